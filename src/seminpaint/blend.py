@@ -1,0 +1,106 @@
+"""Putting the generated content into the hole: Poisson blending (Eq. 6) and the naive overlay.
+
+Mask convention: mask is bool (H, W), True = missing (the hole; white in mask files).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse import linalg
+
+from .errors import InpaintError
+from .masks import check_mask
+
+# Each ordered pair of 4-neighbours (p, q) once, as (slice of p, slice of q): q right of, left of,
+# below and above p. Pixels on the image border lack one or two of these pairs: that missing
+# term is the Neumann condition at the border.
+_NEIGHBOUR_PAIRS = (
+    (np.s_[:, :-1], np.s_[:, 1:]),
+    (np.s_[:, 1:], np.s_[:, :-1]),
+    (np.s_[:-1, :], np.s_[1:, :]),
+    (np.s_[1:, :], np.s_[:-1, :]),
+)
+
+
+def poisson_blend(image: np.ndarray, fill: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Eq. 6: x̂ = argmin_x ‖∇x − ∇fill‖² subject to x = image on the known pixels.
+
+    image, fill: float arrays of one shape, (H, W) or (H, W, C), any value range (nothing is
+    clipped; the image's values inside the hole are ignored and may be NaN). mask: bool (H, W)
+    (or 0/1), True = missing — the pixels that are solved for. Returns an array of image's shape
+    and dtype whose known pixels are bit-identical to image's.
+
+    The minimiser solves, for every hole pixel p with in-image 4-neighbours N_p,
+        |N_p| x_p − Σ_{q ∈ N_p ∩ hole} x_q = Σ_{q ∈ N_p} (fill_p − fill_q) + Σ_{q ∈ N_p ∩ known} image_q,
+    Dirichlet values on the known pixels and Neumann at the image border (a neighbour outside
+    the image contributes nothing), so a hole touching the border (the half mask) is fine. The
+    matrix is factorised once (sparse LU) and all channels are solved with it: exact, no iterations.
+    Measured on the busy 2-core development CPU, 64×64×3 (median of 50): 32×32 centre hole
+    2–3 ms; pattern 1.5 ms; half 8 ms; 80% random pixels 10 ms.
+
+    The system is singular only for a hole component with no known neighbour; since the pixel
+    grid is connected, that happens only when every pixel is missing, which check_mask rejects
+    with InpaintError ("mask has no known pixel"). A mask with no missing pixel is rejected too.
+    """
+    image, fill, mask = _check_inputs(image, fill, mask)
+    height, width = mask.shape
+    known = image.reshape(height, width, -1).astype(np.float64)  # only its known pixels are read
+    source = fill.reshape(height, width, -1).astype(np.float64)
+    count = int(mask.sum())
+    index = np.full((height, width), -1, dtype=np.int64)
+    index[mask] = np.arange(count)
+
+    degree = np.zeros(count)
+    rhs = np.zeros((count, known.shape[2]))
+    rows, columns = [], []
+    for p, q in _NEIGHBOUR_PAIRS:
+        hole_p, hole_q = mask[p], mask[q]
+        at = index[p][hole_p]  # each hole pixel at most once per direction, so += is safe
+        degree[at] += 1
+        rhs[at] += source[p][hole_p] - source[q][hole_p]  # guidance: the gradient of fill
+        inner = hole_p & hole_q
+        rows.append(index[p][inner])
+        columns.append(index[q][inner])
+        boundary = hole_p & ~hole_q
+        rhs[index[p][boundary]] += known[q][boundary]  # Dirichlet: x_q = image_q
+    rows.append(np.arange(count))
+    columns.append(np.arange(count))
+    values = np.concatenate([-np.ones(sum(r.size for r in rows[:-1])), degree])
+    matrix = sparse.csc_matrix((values, (np.concatenate(rows), np.concatenate(columns))), shape=(count, count))
+    # The matrix is symmetric positive definite: a symmetric ordering makes the LU ~25% faster.
+    factor = linalg.splu(matrix, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True})
+    solution = factor.solve(rhs)
+
+    out = image.copy()  # known pixels stay bit-identical; only the hole is written
+    out[mask] = solution if image.ndim == 3 else solution[:, 0]
+    return out
+
+
+def overlay(image: np.ndarray, fill: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The naive composite, the paper's "without blending" (Fig. 5): fill in the hole, image elsewhere.
+
+    Shapes, dtypes and the mask convention (True = missing) as for poisson_blend; returns
+    image's shape and dtype, known pixels bit-identical to image's.
+    """
+    image, fill, mask = _check_inputs(image, fill, mask)
+    out = image.copy()
+    out[mask] = fill[mask]
+    return out
+
+
+def _check_inputs(image: np.ndarray, fill: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    image, fill = np.asarray(image), np.asarray(fill)
+    if image.ndim not in (2, 3):
+        raise InpaintError(f"image must be (H, W) or (H, W, C), got shape {image.shape}")
+    if fill.shape != image.shape:
+        raise InpaintError(f"fill shape {fill.shape} does not match image {image.shape}")
+    for name, array in (("image", image), ("fill", fill)):
+        if not np.issubdtype(array.dtype, np.floating):
+            raise InpaintError(f"{name} must be a float array, got dtype {array.dtype} (see images.to_float)")
+    mask = check_mask(mask, image.shape[0], image.shape[1])
+    if not np.isfinite(image[~mask]).all():
+        raise InpaintError("image has NaN or infinite values at known pixels")
+    if not np.isfinite(fill).all():
+        raise InpaintError("fill has NaN or infinite values")
+    return image, fill, mask

@@ -1,0 +1,132 @@
+"""Checkpoints: tensors in one safetensors file, the model's configuration as JSON in its header.
+
+A file alone rebuilds the model, and loading never unpickles anything. Tensor names:
+    generator.*         G's state dict          discriminator.*     D's state dict
+    optimizer.generator.*, optimizer.discriminator.*, rng.*   training state (training checkpoints only)
+Header metadata (strings): "format" = "seminpaint-dcgan", "config" = DCGANConfig as JSON,
+"training" = JSON of the training progress (epoch, step, ...), when present.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .dcgan import DCGANConfig, Discriminator, Generator
+from .errors import InpaintError
+from .model import GenerativeModel
+
+FORMAT = "seminpaint-dcgan"
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint file holds: the config, every tensor, and the training progress."""
+
+    config: DCGANConfig
+    tensors: dict[str, torch.Tensor]
+    training: dict = field(default_factory=dict)
+
+    def state_dict(self, prefix: str) -> dict[str, torch.Tensor]:
+        """The tensors whose names start with `prefix + '.'`, with the prefix removed."""
+        start = prefix + "."
+        return {k[len(start):]: v for k, v in self.tensors.items() if k.startswith(start)}
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call write(temporary_path), then rename it onto `path`: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(
+    path: str | Path,
+    config: DCGANConfig,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    *,
+    extra_tensors: dict[str, torch.Tensor] | None = None,
+    training: dict | None = None,
+    dtype: torch.dtype | None = None,
+) -> None:
+    """Write G and D (and optional training state) to `path` atomically.
+
+    dtype: cast floating-point weights (e.g. torch.float16 for a shipped model); None keeps them.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+    for prefix, network in (("generator", generator), ("discriminator", discriminator)):
+        for name, value in network.state_dict().items():
+            value = value.detach().cpu()
+            if dtype is not None and value.is_floating_point():
+                value = value.to(dtype)
+            tensors[f"{prefix}.{name}"] = value.contiguous()
+    for name, value in (extra_tensors or {}).items():
+        tensors[name] = value.detach().cpu().contiguous()
+    metadata = {"format": FORMAT, "config": json.dumps(config.to_dict())}
+    if training:
+        metadata["training"] = json.dumps(training)
+    atomic_write(Path(path), lambda temporary: save_file(tensors, temporary, metadata=metadata))
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint written by save_checkpoint; a missing, foreign or corrupt file raises InpaintError."""
+    path = Path(path)
+    if not path.is_file():
+        raise InpaintError(f"checkpoint not found: {path}")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise InpaintError(f"checkpoint {path} is corrupt or not a safetensors file ({error})") from None
+    if metadata.get("format") != FORMAT or "config" not in metadata:
+        raise InpaintError(f"checkpoint {path} is not a seminpaint model (no configuration in its header)")
+    try:
+        config = DCGANConfig.from_dict(json.loads(metadata["config"]))
+        training = json.loads(metadata.get("training", "{}"))
+    except (json.JSONDecodeError, TypeError) as error:
+        raise InpaintError(f"checkpoint {path} has a corrupt configuration ({error})") from None
+    return Checkpoint(config=config, tensors=tensors, training=training)
+
+
+def build_networks(checkpoint: Checkpoint) -> tuple[Generator, Discriminator]:
+    """G and D with the checkpoint's weights, in float32; mismatching tensors raise InpaintError."""
+    generator, discriminator = Generator(checkpoint.config), Discriminator(checkpoint.config)
+    for prefix, network in (("generator", generator), ("discriminator", discriminator)):
+        state = {k: v.float() if v.is_floating_point() else v for k, v in checkpoint.state_dict(prefix).items()}
+        try:
+            network.load_state_dict(state)
+        except RuntimeError as error:
+            first_line = str(error).strip().splitlines()[0]
+            raise InpaintError(f"checkpoint weights do not fit its configuration: {first_line}") from None
+    return generator, discriminator
+
+
+def load_model(path: str | Path, *, device: torch.device | str = "cpu") -> GenerativeModel:
+    """Load a DCGAN checkpoint as a GenerativeModel on `device`, networks in eval mode."""
+    checkpoint = read_checkpoint(path)
+    generator, discriminator = build_networks(checkpoint)
+    model = GenerativeModel(
+        generator=generator.eval(), discriminator=discriminator.eval(),
+        latent_dim=checkpoint.config.latent_dim, latent_range=Generator.latent_range,
+        name=Path(path).stem,
+    )
+    return model.to(device)

@@ -1,0 +1,245 @@
+"""The `seminpaint` command: thin argparse subcommands over the public API.
+
+Mask convention everywhere: True / white (255) = missing, to be filled.
+Every InpaintError becomes one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import InpaintError
+
+PRESET_NAMES = ("paper",)  # kept in step with seminpaint.latent.PRESETS by a test
+MASK_HELP = "mask convention: white (255) / True = missing, to be filled; black = known"
+
+
+def add_train(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train the paper's DCGAN on a dataset (resumes a run folder's checkpoint)",
+        description="Train the paper's DCGAN (Adam 2e-4, β1 0.5, random flips, z ~ U[-1, 1]). "
+                    "Running the same command again resumes from the run folder's last checkpoint.",
+    )
+    parser.add_argument("--dataset", default="celeba", help="dataset name (see `seminpaint datasets`)")
+    parser.add_argument("--root", required=True, type=Path, help="where the dataset is kept")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--out", required=True, type=Path, help="run folder: checkpoints, sample grids, log")
+    parser.add_argument("--image-size", type=int, default=64, choices=(32, 64))
+    parser.add_argument("--channels", type=int, default=3, choices=(1, 3))
+    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", default="bf16", choices=("bf16", "fp32"),
+                        help="bf16 autocast + channels_last (default), or the plain fp32 loop")
+    parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
+    parser.add_argument("--limit", type=int, help="use only the first N images (smoke runs)")
+    parser.add_argument("--overwrite", action="store_true", help="start the run folder over instead of resuming")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if available)")
+    parser.set_defaults(run=run_train)
+
+
+def pick_device(name: str | None):
+    import torch
+
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InpaintError(f"unknown device {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InpaintError("device cuda was asked for but no CUDA GPU is available")
+    return device
+
+
+def run_train(args) -> None:
+    from .data import load_dataset
+    from .dcgan import DCGANConfig
+    from .train import TrainConfig, train
+
+    images = load_dataset(args.dataset, args.root, split=args.split, image_size=args.image_size,
+                          channels=args.channels, limit=args.limit)
+    print(f"training on {len(images)} images of {args.dataset} ({args.split})")
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                         precision=args.precision, checkpoint_every=args.checkpoint_every)
+    model_config = DCGANConfig(image_size=args.image_size, channels=args.channels)
+    path = train(images, args.out, model_config=model_config, config=config,
+                 overwrite=args.overwrite, device=pick_device(args.device))
+    print(f"checkpoint: {path}")
+
+
+def add_inpaint(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "inpaint", help="fill the holes of an image (or a folder of images)",
+        description="Fill the hole of each image by searching the GAN's latent space for the image "
+                    "that best agrees with the known pixels, then Poisson-blend it in. " + MASK_HELP + ".",
+    )
+    parser.add_argument("--model", type=Path, help="checkpoint (.safetensors); default: the shipped face model")
+    parser.add_argument("--image", required=True, type=Path, help="an image file, or a folder of images")
+    parser.add_argument("--mask", required=True,
+                        help="a mask image file (white = missing), a folder of masks named as the images, "
+                             "or a kind: center, pattern, random_pixels (alias random), half")
+    parser.add_argument("--output", required=True, type=Path,
+                        help="output file (for one image) or folder (for a folder); same size as the input")
+    parser.add_argument("--preset", default="paper", help="search settings: " + ", ".join(PRESET_NAMES))
+    parser.add_argument("--iterations", type=int, help="override the preset's number of Adam steps")
+    parser.add_argument("--restarts", type=int, help="override the preset's random starts per image")
+    parser.add_argument("--learning-rate", type=float, help="override the preset's Adam learning rate for z")
+    parser.add_argument("--prior-weight", type=float, help="override λ of the prior loss (Eq. 5)")
+    parser.add_argument("--blend", default="poisson", choices=("poisson", "overlay"))
+    parser.add_argument("--seed", type=int, default=0, help="seed for the random starts and for random masks")
+    parser.add_argument("--raw", type=Path, help="also write the raw G(ẑ) here (a file, or a folder)")
+    parser.add_argument("--save-mask", type=Path, help="also write the mask used here (a file, or a folder)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if available)")
+    parser.set_defaults(run=run_inpaint)
+
+
+def search_settings(args):
+    """The preset named by --preset with any per-option overrides from the command line."""
+    from .api import resolve_settings
+
+    overrides = {name: getattr(args, name) for name in ("iterations", "restarts", "learning_rate", "prior_weight")
+                 if getattr(args, name) is not None}
+    return resolve_settings(args.preset).with_options(**overrides)
+
+
+def jobs(args) -> list[tuple[Path, Path, Path | None, Path | None]]:
+    """(input, output, raw output, mask output) per image; refuses to overwrite unless asked."""
+    from .data.folder import image_files
+
+    if args.image.is_dir():
+        if args.output.exists() and not args.output.is_dir():
+            raise InpaintError(f"--output {args.output} must be a folder when --image is a folder")
+        inputs = image_files(args.image)
+        pairs = [(p, args.output / p.relative_to(args.image).with_suffix(".png")) for p in inputs]
+
+        def beside(folder):
+            return [folder / p.relative_to(args.image).with_suffix(".png") if folder else None for p in inputs]
+
+        raws, masks = beside(args.raw), beside(args.save_mask)
+    else:
+        pairs, raws, masks = [(args.image, args.output)], [args.raw], [args.save_mask]
+    result = [(i, o, r, m) for (i, o), r, m in zip(pairs, raws, masks)]
+    if not args.overwrite:
+        for _, *outputs in result:
+            for out in outputs:
+                if out is not None and out.exists():
+                    raise InpaintError(f"{out} exists; use --overwrite to replace it")
+    for image_path, *outputs in result:
+        if any(out is not None and out.resolve() == image_path.resolve() for out in outputs):
+            raise InpaintError(f"output would overwrite the input {image_path}")
+    return result
+
+
+def mask_for(args, image_path: Path, shape: tuple[int, int], index: int):
+    """The mask for one image: a kind drawn with the seed, a mask file, or a file in a mask folder."""
+    import numpy as np
+
+    from .masks import MASK_ALIASES, MASK_KINDS, make_mask, read_mask
+
+    if args.mask in MASK_KINDS or args.mask in MASK_ALIASES:
+        return make_mask(args.mask, *shape, rng=np.random.default_rng([args.seed, index]))
+    path = Path(args.mask)
+    if path.is_dir():
+        candidates = sorted(path.glob(image_path.stem + ".*"))
+        if not candidates:
+            raise InpaintError(f"no mask named {image_path.stem}.* in {path}")
+        path = candidates[0]
+    elif not path.exists():
+        raise InpaintError(f"--mask {args.mask!r} is neither a mask file nor a kind "
+                           f"({', '.join(MASK_KINDS)}, or random)")
+    return read_mask(path, shape)
+
+
+def run_inpaint(args) -> None:
+    import torch
+    from tqdm import tqdm
+
+    from .api import inpaint, resolve_model
+    from .images import read_image, save_image
+    from .masks import save_mask
+
+    settings = search_settings(args)
+    todo = jobs(args)
+    model = resolve_model(args.model, pick_device(args.device))
+    for index, (image_path, output, raw, mask_output) in enumerate(tqdm(todo, desc="images", disable=len(todo) < 2)):
+        image = read_image(image_path, mode="auto")
+        mask = mask_for(args, image_path, image.shape[:2], index)
+        result = inpaint(image, mask, model=model, settings=settings, blend=args.blend,
+                         generator=torch.Generator().manual_seed(args.seed), progress=len(todo) == 1)
+        save_image(output, result.image)
+        if raw is not None:
+            save_image(raw, result.generated)
+        if mask_output is not None:
+            save_mask(mask_output, mask)
+        if len(todo) == 1:
+            print(f"wrote {output} ({image.shape[1]}×{image.shape[0]}, {int(mask.sum())} pixels filled, "
+                  f"final loss {result.loss:.2f})")
+    if len(todo) > 1:
+        print(f"wrote {len(todo)} images to {args.output}")
+
+
+def add_masks(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "masks", help="write a reproducible set of masks as PNG files (white = missing)",
+        description="Write COUNT masks of one kind as 8-bit PNGs; " + MASK_HELP + ". Mask i depends only "
+                    "on (seed, i), so a longer set starts with the shorter one.",
+    )
+    parser.add_argument("--kind", required=True, help="center, pattern, random_pixels (alias random), half")
+    parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--size", type=int, nargs="+", default=[64], metavar="N",
+                        help="height [width] in pixels (default 64)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, type=Path, help="folder to write mask_00000.png … into")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing mask files")
+    parser.set_defaults(run=run_masks)
+
+
+def run_masks(args) -> None:
+    from .masks import make_masks, save_mask
+
+    if len(args.size) > 2:
+        raise InpaintError("--size takes a height and optionally a width")
+    height, width = args.size[0], args.size[-1]
+    masks = make_masks(args.kind, args.count, height, width, seed=args.seed)
+    paths = [args.out / f"mask_{index:05d}.png" for index in range(args.count)]
+    existing = [p for p in paths if p.exists()]
+    if existing and not args.overwrite:
+        raise InpaintError(f"{existing[0]} exists; use --overwrite to replace it")
+    for path, mask in zip(paths, masks):
+        save_mask(path, mask)
+    print(f"wrote {args.count} {args.kind} masks ({width}×{height}) to {args.out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seminpaint",
+        description="Semantic image inpainting with deep generative models (Yeh et al., CVPR 2017). "
+                    + MASK_HELP + ".",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    add_inpaint(subparsers)
+    add_masks(subparsers)
+    add_train(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except InpaintError as error:
+        print(f"seminpaint: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("seminpaint: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

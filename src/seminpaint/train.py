@@ -1,0 +1,219 @@
+"""DCGAN training (paper, section 3.4; Radford et al.): Adam 2e-4, β1 0.5, random horizontal flips,
+z ~ U[-1, 1]. Checkpoints are atomic and carry the optimiser and random-number state, so a run that
+is killed resumes exactly where its last checkpoint left it.
+
+Run directory layout:
+    checkpoint.safetensors     latest training checkpoint (G, D, Adam states, RNG, progress)
+    epochs/epoch_NNN.safetensors   G and D after each epoch (for choosing the best epoch)
+    samples/step_NNNNNNN.png   8×8 grid of G(z) for a fixed z, written with each checkpoint
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .checkpoint import Checkpoint, build_networks, read_checkpoint, save_checkpoint
+from .dcgan import DCGANConfig, Discriminator, Generator, init_weights, sample_latent
+from .errors import InpaintError
+from .images import from_tensor, make_grid, save_image
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings. The defaults are the paper's recipe (Radford et al.'s Adam settings)."""
+
+    epochs: int = 25
+    batch_size: int = 64
+    learning_rate: float = 2e-4
+    beta1: float = 0.5
+    seed: int = 0
+    precision: str = "bf16"  # "bf16" (autocast, channels_last) or "fp32" (the plain loop)
+    checkpoint_every: int = 200  # steps between checkpoints (and at every epoch end)
+    sample_count: int = 64
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("bf16", "fp32"):
+            raise InpaintError(f"precision must be 'bf16' or 'fp32', got {self.precision!r}")
+        if self.batch_size < 1 or self.epochs < 0 or self.checkpoint_every < 1:
+            raise InpaintError("batch_size and checkpoint_every must be positive, epochs non-negative")
+
+
+def optimizer_tensors(prefix: str, optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """Adam's per-parameter state as flat named tensors (safetensors holds no Python objects)."""
+    tensors = {}
+    for index, state in optimizer.state_dict()["state"].items():
+        for key, value in state.items():
+            tensors[f"{prefix}.{index}.{key}"] = torch.as_tensor(value).reshape(-1) if key == "step" else value
+    return tensors
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Checkpoint, prefix: str) -> None:
+    """Inverse of optimizer_tensors: put the saved per-parameter state back into `optimizer`."""
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, value in checkpoint.state_dict(prefix).items():
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value.reshape(()) if key == "step" else value
+    saved = optimizer.state_dict()
+    saved["state"] = state
+    optimizer.load_state_dict(saved)
+
+
+def batch_order(count: int, seed: int, epoch: int) -> torch.Tensor:
+    """The epoch's shuffled image order, a function of (seed, epoch) alone, so resuming repeats it."""
+    return torch.randperm(count, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+def train(
+    images: np.ndarray,
+    run_dir: str | Path,
+    *,
+    model_config: DCGANConfig | None = None,
+    config: TrainConfig = TrainConfig(),
+    overwrite: bool = False,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> Path:
+    """Train a DCGAN on uint8 images (N, H, W, C); resume from run_dir's checkpoint if there is one.
+
+    Returns the path of the latest checkpoint. With overwrite=True an existing run is started over.
+    The image size and channel count of `model_config` must match the images.
+    """
+    run_dir = Path(run_dir)
+    checkpoint_path = run_dir / CHECKPOINT_NAME
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise InpaintError(f"training images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
+    count, height, width, channels = images.shape
+    model_config = model_config or DCGANConfig(image_size=height, channels=channels)
+    if (height, width, channels) != (model_config.image_size, model_config.image_size, model_config.channels):
+        raise InpaintError(
+            f"images are {height}×{width}×{channels} but the model makes "
+            f"{model_config.image_size}×{model_config.image_size}×{model_config.channels}"
+        )
+    if count < config.batch_size:
+        raise InpaintError(f"need at least one batch of {config.batch_size} images, got {count}")
+
+    generator, discriminator = Generator(model_config), Discriminator(model_config)
+    init_generator = torch.Generator().manual_seed(config.seed)
+    init_weights(generator, generator=init_generator)
+    init_weights(discriminator, generator=init_generator)
+    adam = dict(lr=config.learning_rate, betas=(config.beta1, 0.999))
+    optimizer_g = torch.optim.Adam(generator.parameters(), **adam)
+    optimizer_d = torch.optim.Adam(discriminator.parameters(), **adam)
+    rng = torch.Generator().manual_seed(config.seed)  # flips and z during training
+    epoch, step_in_epoch, step = 0, 0, 0
+
+    if checkpoint_path.exists() and not overwrite:
+        checkpoint = read_checkpoint(checkpoint_path)
+        if checkpoint.config != model_config:
+            raise InpaintError(f"{checkpoint_path} holds a different model ({checkpoint.config}); "
+                               "use another run folder or overwrite")
+        generator, discriminator = build_networks(checkpoint)
+        optimizer_g = torch.optim.Adam(generator.parameters(), **adam)
+        optimizer_d = torch.optim.Adam(discriminator.parameters(), **adam)
+        restore_optimizer(optimizer_g, checkpoint, "optimizer.generator")
+        restore_optimizer(optimizer_d, checkpoint, "optimizer.discriminator")
+        rng.set_state(checkpoint.tensors["rng.train"])
+        epoch, step_in_epoch, step = (checkpoint.training[k] for k in ("epoch", "step_in_epoch", "step"))
+        if progress:
+            print(f"resuming {checkpoint_path} at epoch {epoch + 1}, step {step}")
+
+    generator.to(device).train()
+    discriminator.to(device).train()
+    use_bf16 = config.precision == "bf16"
+    memory_format = torch.channels_last if use_bf16 else torch.contiguous_format
+    generator.to(memory_format=memory_format)
+    discriminator.to(memory_format=memory_format)
+    device_type = torch.device(device).type
+    autocast = (lambda: torch.autocast(device_type, dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext
+    data = torch.from_numpy(images).permute(0, 3, 1, 2)  # uint8 (N, C, H, W)
+    fixed_z = sample_latent(config.sample_count, model_config.latent_dim,
+                            generator=torch.Generator().manual_seed(config.seed + 1)).to(device)
+    steps_per_epoch = count // config.batch_size  # the last partial batch is dropped
+
+    def save(epoch_: int, step_in_epoch_: int) -> None:
+        extra = {**optimizer_tensors("optimizer.generator", optimizer_g),
+                 **optimizer_tensors("optimizer.discriminator", optimizer_d),
+                 "rng.train": rng.get_state()}
+        progress_state = dict(epoch=epoch_, step_in_epoch=step_in_epoch_, step=step,
+                              train_config=asdict(config), images=count)
+        save_checkpoint(checkpoint_path, model_config, generator, discriminator,
+                        extra_tensors=extra, training=progress_state)
+        generator.eval()
+        with torch.no_grad():
+            samples = from_tensor(generator(fixed_z))
+        generator.train()
+        save_image(run_dir / "samples" / f"step_{step:07d}.png", make_grid(samples))
+
+    real_label = torch.ones(config.batch_size, device=device)
+    fake_label = torch.zeros(config.batch_size, device=device)
+    log_path = run_dir / "log.jsonl"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if overwrite and log_path.exists():
+        log_path.unlink()
+    try:
+        while epoch < config.epochs:
+            order = batch_order(count, config.seed, epoch)
+            bar = tqdm(total=steps_per_epoch, initial=step_in_epoch, disable=not progress,
+                       desc=f"epoch {epoch + 1}/{config.epochs}", unit="step")
+            started, done_images, sums = time.perf_counter(), 0, np.zeros(3)
+            while step_in_epoch < steps_per_epoch:
+                index = order[step_in_epoch * config.batch_size:(step_in_epoch + 1) * config.batch_size]
+                real = data[index].to(device).float().div_(127.5).sub_(1.0)
+                flip = torch.rand(config.batch_size, generator=rng) < 0.5  # random horizontal flips
+                real[flip] = real[flip].flip(-1)
+                real = real.contiguous(memory_format=memory_format)
+                z = sample_latent(config.batch_size, model_config.latent_dim, generator=rng).to(device)
+
+                # D step: maximise log D(x) + log(1 − D(G(z)))   (Eq. 1)
+                with autocast():
+                    fake = generator(z)
+                    loss_d = (F.binary_cross_entropy_with_logits(discriminator(real).float(), real_label)
+                              + F.binary_cross_entropy_with_logits(discriminator(fake.detach()).float(), fake_label))
+                optimizer_d.zero_grad(set_to_none=True)
+                loss_d.backward()
+                optimizer_d.step()
+                # G step: the non-saturating form, maximise log D(G(z)) (Goodfellow et al.)
+                with autocast():
+                    logit_fake = discriminator(fake).float()
+                    loss_g = F.binary_cross_entropy_with_logits(logit_fake, real_label)
+                optimizer_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                optimizer_g.step()
+
+                step += 1
+                step_in_epoch += 1
+                done_images += config.batch_size
+                sums += (loss_d.item(), loss_g.item(), torch.sigmoid(logit_fake).mean().item())
+                bar.update(1)
+                bar.set_postfix(img_s=f"{done_images / (time.perf_counter() - started):.0f}",
+                                loss_d=f"{loss_d.item():.3f}", loss_g=f"{loss_g.item():.3f}")
+                if step % config.checkpoint_every == 0 and step_in_epoch < steps_per_epoch:
+                    save(epoch, step_in_epoch)
+            bar.close()
+            seconds = time.perf_counter() - started
+            epoch, step_in_epoch = epoch + 1, 0
+            save(epoch, 0)
+            save_checkpoint(run_dir / "epochs" / f"epoch_{epoch:03d}.safetensors",
+                            model_config, generator, discriminator, training=dict(epoch=epoch, step=step))
+            mean = sums / max(1, done_images // config.batch_size)
+            with log_path.open("a") as log:
+                log.write(json.dumps(dict(epoch=epoch, step=step, seconds=round(seconds, 1),
+                                          images_per_second=round(done_images / seconds, 1),
+                                          loss_d=round(mean[0], 4), loss_g=round(mean[1], 4),
+                                          d_of_fake=round(mean[2], 4))) + "\n")
+    except KeyboardInterrupt:
+        # A step may be half done here, so nothing is saved: the last checkpoint is consistent.
+        print(f"\ninterrupted at step {step}; run the same command to resume from {checkpoint_path}")
+        raise
+    return checkpoint_path

@@ -1,0 +1,60 @@
+"""Shared fixtures: tiny models and images, and the location of the real data (may be absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from seminpaint.dcgan import DCGANConfig, Discriminator, Generator, init_weights
+from seminpaint.model import GenerativeModel
+
+# Tiny models run fastest on one thread, and a busy machine does not make threads wait on each other.
+torch.set_num_threads(1)
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+CELEBA = SHARED_DATA / "celeba"
+
+TINY = DCGANConfig(latent_dim=8, image_size=16, channels=3, generator_features=8, discriminator_features=8)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", help="also run slow checks on real data")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def tiny_model(seed: int = 0, config: DCGANConfig = TINY) -> GenerativeModel:
+    """A randomly initialised tiny DCGAN (16×16) wrapped as a GenerativeModel."""
+    generator, discriminator = Generator(config), Discriminator(config)
+    init_generator = torch.Generator().manual_seed(seed)
+    init_weights(generator, generator=init_generator)
+    init_weights(discriminator, generator=init_generator)
+    return GenerativeModel(generator.eval(), discriminator.eval(), latent_dim=config.latent_dim)
+
+
+@pytest.fixture
+def model() -> GenerativeModel:
+    return tiny_model()
+
+
+@pytest.fixture
+def smooth_image() -> np.ndarray:
+    """A smooth 16×16×3 float image in [0, 1]."""
+    y, x = np.mgrid[0:16, 0:16] / 15.0
+    return np.stack([0.2 + 0.6 * x, 0.5 + 0.3 * np.sin(3 * y), 0.3 + 0.4 * x * y], axis=-1).astype(np.float32)
+
+
+def require_celeba() -> Path:
+    if not (CELEBA / "list_eval_partition.txt").is_file():
+        pytest.skip(f"real CelebA data not found at {CELEBA}")
+    return CELEBA
