@@ -10,6 +10,7 @@ restart with the lowest final loss is kept.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -107,6 +108,7 @@ def search(
     *,
     generator: torch.Generator | None = None,
     progress: bool = False,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
 ) -> SearchResult:
     """Find ẑ = argmin_z L_c(z | y, M) + L_p(z) for each image (Eq. 2), by Adam on z.
 
@@ -115,6 +117,9 @@ def search(
     mask: bool (B, H, W), True = missing.
     generator: torch.Generator for the random starts z⁽⁰⁾ ~ U[low, high] (on the CPU); the same
         generator state gives the same result.
+    callback: called as callback(step, z) after every step (step = 1 … iterations) with the
+        current z detached, (restarts·B, latent_dim), row r·B + b being restart r of image b —
+        for live previews and quality-versus-iterations curves.
     Runs on the model's device; returns tensors there. z is clipped to the latent range after
     every step; G and D are in eval mode with frozen weights throughout.
     """
@@ -153,6 +158,8 @@ def search(
             with torch.no_grad():
                 z.clamp_(low, high)  # "restrict z to [-1, 1] in each iteration" (section 3.4)
             history[step] = total.detach().float().cpu()
+            if callback is not None:
+                callback(step + 1, z.detach())
         with torch.no_grad():
             generated, context, prior = losses(z)
     total = (context + prior).detach()
