@@ -130,3 +130,19 @@ def test_bad_inputs(model):
         PAPER.with_options(iterationz=3)
     with pytest.raises(InpaintError, match="restarts"):
         SearchSettings(restarts=0)
+
+
+def test_bf16_search_also_finds_the_planted_z(model):
+    z_star, y = planted(model)
+    settings = PAPER.with_options(iterations=300, prior_weight=0.0, learning_rate=0.05, precision="bf16")
+    result = search(model, y, centre_mask(2), settings, generator=torch.Generator().manual_seed(0))
+    assert result.generated.dtype == torch.float32
+    assert torch.all(result.context < 0.1 * result.history[0])
+
+
+def test_callback_sees_every_step(model):
+    _, y = planted(model)
+    seen = []
+    search(model, y, centre_mask(2), PAPER.with_options(iterations=7, restarts=2),
+           generator=torch.Generator().manual_seed(0), callback=lambda step, z: seen.append((step, z.shape)))
+    assert seen == [(step, (4, model.latent_dim)) for step in range(1, 8)]
