@@ -146,3 +146,56 @@ def test_callback_sees_every_step(model):
     search(model, y, centre_mask(2), PAPER.with_options(iterations=7, restarts=2),
            generator=torch.Generator().manual_seed(0), callback=lambda step, z: seen.append((step, z.shape)))
     assert seen == [(step, (4, model.latent_dim)) for step in range(1, 8)]
+
+
+def test_row_adam_matches_torch_adam():
+    from seminpaint.latent import RowAdam
+
+    target = torch.linspace(-1, 1, 12).reshape(3, 4)
+    z_ours, z_torch = torch.zeros(3, 4), torch.zeros(3, 4, requires_grad=True)
+    ours = RowAdam(z_ours, 0.05, (0.9, 0.999))
+    reference = torch.optim.Adam([z_torch], lr=0.05, betas=(0.9, 0.999))
+    for _ in range(25):
+        ours.step(torch.arange(3), 2 * (z_ours - target) ** 3 + (z_ours - target))
+        reference.zero_grad()
+        ((z_torch - target) ** 4 / 2 + (z_torch - target) ** 2 / 2).sum().backward()
+        reference.step()
+    torch.testing.assert_close(z_ours, z_torch.detach(), atol=1e-6, rtol=1e-5)
+
+
+def test_row_adam_leaves_stopped_rows_alone():
+    from seminpaint.latent import RowAdam
+
+    z = torch.zeros(2, 3)
+    adam = RowAdam(z, 0.1, (0.9, 0.999))
+    adam.step(torch.arange(2), torch.ones(2, 3))
+    frozen = z[1].clone()
+    for _ in range(5):
+        adam.step(torch.tensor([0]), torch.ones(1, 3))
+    assert torch.equal(z[1], frozen) and adam.steps[:, 0].tolist() == [6, 1]
+
+
+def test_early_stopping_stops_converged_images(model):
+    _, y = planted(model)
+    settings = PAPER.with_options(iterations=400, prior_weight=0.0, learning_rate=0.05, patience=20, tolerance=1e-3)
+    result = search(model, y, centre_mask(2), settings, generator=torch.Generator().manual_seed(0))
+    assert torch.all(result.steps < 400) and torch.all(result.steps > 20)
+    assert torch.all(result.context < 0.1 * result.history[0])
+    for image in range(2):  # after its stop, an image's history stays flat
+        tail = result.history[result.steps[image]:, image]
+        assert torch.all(tail == tail[0])
+
+
+def test_screened_starts_are_never_worse_than_plain_ones(model):
+    _, y = planted(model, 3)
+    plain = search(model, y, centre_mask(3), PAPER.with_options(iterations=1),
+                   generator=torch.Generator().manual_seed(5))
+    screened = search(model, y, centre_mask(3), PAPER.with_options(iterations=1, screen=32),
+                      generator=torch.Generator().manual_seed(5))
+    assert torch.all(screened.history[0] <= plain.history[0] + 1e-6)
+    assert torch.any(screened.history[0] < plain.history[0])
+    several = search(model, y, centre_mask(3), PAPER.with_options(iterations=1, screen=32, restarts=4),
+                     generator=torch.Generator().manual_seed(5))
+    assert several.z.shape == (3, model.latent_dim)
+    with pytest.raises(InpaintError, match="screen"):
+        PAPER.with_options(screen=2, restarts=4)

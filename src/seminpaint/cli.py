@@ -240,6 +240,75 @@ def run_demo(args) -> None:
          device=pick_device(args.device))
 
 
+def add_evaluate(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="score ours and baselines on a fixed mask set: tables and figure grids",
+        description="Staged evaluation into one folder: fixed saved masks and ground truth, every method's "
+                    "predictions, one scorer (PSNR, SSIM, whole image and hole), tables (results.md, "
+                    "results.csv) and figure grids. Running it again reuses what exists and continues an "
+                    "interrupted run. " + MASK_HELP + ".",
+    )
+    parser.add_argument("--model", type=Path, help="checkpoint (.safetensors) for ours; default: the shipped model")
+    parser.add_argument("--dataset", default="celeba", help="dataset name (see seminpaint.data.DATASETS)")
+    parser.add_argument("--root", required=True, type=Path, help="where the dataset is kept")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--count", type=int, default=300, help="evaluate the split's first COUNT images")
+    parser.add_argument("--masks", nargs="+", default=["center", "pattern", "random_pixels", "half"], metavar="KIND",
+                        help="mask kinds: center, pattern, random_pixels (alias random), half")
+    parser.add_argument("--methods", nargs="+", default=["ours", "mean", "biharmonic"], metavar="METHOD",
+                        help="ours and baseline names (default: ours mean biharmonic)")
+    parser.add_argument("--method-option", action="append", default=[], metavar="METHOD.NAME=VALUE",
+                        help="an option for one method, e.g. tv.iterations=200 or ours.blend=overlay "
+                             "(VALUE is read as JSON when it parses, else as text); repeatable")
+    parser.add_argument("--preset", default="paper", help="search settings of ours: " + ", ".join(PRESET_NAMES))
+    parser.add_argument("--iterations", type=int, help="override the preset's number of Adam steps")
+    parser.add_argument("--restarts", type=int, help="override the preset's random starts per image")
+    parser.add_argument("--learning-rate", type=float, help="override the preset's Adam learning rate for z")
+    parser.add_argument("--prior-weight", type=float, help="override λ of the prior loss (Eq. 5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the masks and of ours' random starts")
+    parser.add_argument("--batch-size", type=int, default=64, help="images per latent search batch of ours")
+    parser.add_argument("--image-size", type=int, help="image side (default: the model's, or 64 without ours)")
+    parser.add_argument("--channels", type=int, choices=(1, 3), help="default: the model's, or 3 without ours")
+    parser.add_argument("--figure-indices", type=int, nargs="+", metavar="I",
+                        help="images shown in the figure grids (default: the first 6)")
+    parser.add_argument("--out", required=True, type=Path, help="output folder (reused and continued)")
+    parser.add_argument("--device", default=None, help="cpu, cuda … for ours (default: cuda if available)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(run=run_evaluate)
+
+
+def evaluate_method_options(entries: list[str]) -> dict[str, dict]:
+    """--method-option METHOD.NAME=VALUE entries → {method: {name: value}} (VALUE as JSON if it parses)."""
+    import json
+
+    options: dict[str, dict] = {}
+    for entry in entries:
+        key, equals, text = entry.partition("=")
+        method, dot, name = key.partition(".")
+        if not (equals and dot and method and name):
+            raise InpaintError(f"--method-option {entry!r} must look like METHOD.NAME=VALUE")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        options.setdefault(method, {})[name] = value
+    return options
+
+
+def run_evaluate(args) -> None:
+    from .evaluate import evaluate
+
+    settings = search_settings(args)
+    options = evaluate_method_options(args.method_option)
+    device = pick_device(args.device) if "ours" in args.methods else None
+    path = evaluate(dataset=args.dataset, root=args.root, split=args.split, count=args.count, kinds=args.masks,
+                    methods=args.methods, out=args.out, model=args.model, settings=settings, seed=args.seed,
+                    batch_size=args.batch_size, method_options=options, figure_indices=args.figure_indices,
+                    progress=not args.quiet, image_size=args.image_size, channels=args.channels, device=device)
+    print(path.read_text(), end="")
+    print(f"wrote {path}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seminpaint",
@@ -251,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_inpaint(subparsers)
     add_masks(subparsers)
     add_train(subparsers)
+    add_evaluate(subparsers)
     return parser
 
 

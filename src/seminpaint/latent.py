@@ -31,6 +31,10 @@ class SearchSettings:
     "non_saturating" (−λ log D). window: Eq. 3's window (paper: 7). restarts: random starts per
     image, the lowest final loss kept (paper: 1). precision: "fp32" (the plain loop) or "bf16"
     (autocast; the networks are switched to channels_last memory layout, same weights).
+    screen: draw this many random z per image, score them by the loss (forward passes only) and
+    start from the `restarts` best (0: plain random starts, the paper). patience: stop an image
+    once its loss has not fallen by a fraction `tolerance` for this many steps (0: never stop,
+    the paper).
     """
 
     iterations: int = 1500
@@ -41,6 +45,9 @@ class SearchSettings:
     window: int = 7
     restarts: int = 1
     precision: str = "fp32"
+    screen: int = 0
+    patience: int = 0
+    tolerance: float = 1e-3
 
     def __post_init__(self) -> None:
         if self.iterations < 0:
@@ -53,6 +60,10 @@ class SearchSettings:
             raise InpaintError(f"prior_weight must be ≥ 0, got {self.prior_weight}")
         if self.prior_form not in PRIOR_FORMS:
             raise InpaintError(f"prior_form must be one of {', '.join(PRIOR_FORMS)}, got {self.prior_form!r}")
+        if self.screen and self.screen < self.restarts:
+            raise InpaintError(f"screen ({self.screen}) must be 0 or at least restarts ({self.restarts})")
+        if self.patience < 0 or not 0 <= self.tolerance < 1:
+            raise InpaintError("patience must be ≥ 0 and tolerance in [0, 1)")
         if self.precision not in ("fp32", "bf16"):
             raise InpaintError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
 
@@ -79,7 +90,8 @@ class SearchResult:
 
     z: ẑ, (B, latent_dim) within the latent range. generated: G(ẑ), (B, C, H, W) in [-1, 1].
     loss, context, prior: the final total, context (Eq. 4) and prior (Eq. 5) losses at ẑ, (B,).
-    history: total loss per step of the kept restart, (iterations, B).
+    history: total loss per step of the kept restart, (iterations, B); after an early stop the
+        last value repeats. steps: Adam steps the kept restart took, (B,).
     """
 
     z: torch.Tensor
@@ -88,6 +100,7 @@ class SearchResult:
     context: torch.Tensor
     prior: torch.Tensor
     history: torch.Tensor
+    steps: torch.Tensor
 
 
 def check_search_inputs(model: GenerativeModel, corrupted: torch.Tensor, mask: torch.Tensor) -> None:
@@ -99,6 +112,32 @@ def check_search_inputs(model: GenerativeModel, corrupted: torch.Tensor, mask: t
     if mask.dtype != torch.bool or tuple(mask.shape) != (corrupted.shape[0], *expected[1:]):
         raise InpaintError(f"mask must be bool (B, H, W) = {(corrupted.shape[0], *expected[1:])}, "
                            f"got {mask.dtype} {tuple(mask.shape)}")
+
+
+class RowAdam:
+    """Adam (Kingma & Ba) on the rows of z, each row with its own step count, so that rows can stop.
+
+    Identical to torch.optim.Adam (no weight decay, eps 1e-8) for rows that step every time;
+    stepping only the active rows is what lets an image stop early without Adam's momentum
+    moving it further.
+    """
+
+    def __init__(self, z: torch.Tensor, learning_rate: float, betas: tuple[float, float], eps: float = 1e-8):
+        self.z, self.learning_rate, self.betas, self.eps = z, learning_rate, betas, eps
+        self.first = torch.zeros_like(z)   # m
+        self.second = torch.zeros_like(z)  # v
+        self.steps = torch.zeros(z.shape[0], 1, device=z.device, dtype=z.dtype)
+
+    @torch.no_grad()
+    def step(self, rows: torch.Tensor, gradient: torch.Tensor) -> None:
+        """Update z[rows] with `gradient` (len(rows), latent_dim)."""
+        beta1, beta2 = self.betas
+        steps = self.steps[rows] + 1
+        first = self.first[rows].mul_(beta1).add_(gradient, alpha=1 - beta1)
+        second = self.second[rows].mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
+        denominator = (second.sqrt() / (1 - beta2**steps).sqrt()).add_(self.eps)
+        self.z[rows] -= self.learning_rate / (1 - beta1**steps) * first / denominator
+        self.first[rows], self.second[rows], self.steps[rows] = first, second, steps
 
 
 def search(
@@ -122,19 +161,18 @@ def search(
         current z detached, (restarts·B, latent_dim), row r·B + b being restart r of image b —
         for live previews and quality-versus-iterations curves.
     Runs on the model's device; returns tensors there. z is clipped to the latent range after
-    every step; G and D are in eval mode with frozen weights throughout.
+    every step; G and D are in eval mode with frozen weights throughout. With the paper's settings
+    (screen 0, patience 0) every image takes exactly `iterations` Adam steps from a uniform start.
     """
     check_search_inputs(model, corrupted, mask)
     if settings.prior_weight > 0 and model.discriminator is None:
         raise InpaintError("the prior loss needs a discriminator; give one or set prior_weight=0")
     device = model.device
     batch, restarts = corrupted.shape[0], settings.restarts
+    rows_total = batch * restarts
     low, high = model.latent_range
     y = corrupted.to(device).float().repeat(restarts, 1, 1, 1)  # row r·B + b is restart r of image b
     weights = importance_weights(mask.to(device), settings.window).repeat(restarts, 1, 1)
-    z0 = torch.rand(batch * restarts, model.latent_dim, generator=generator) * (high - low) + low
-    z = z0.to(device).requires_grad_(True)
-    optimizer = torch.optim.Adam([z], lr=settings.learning_rate, betas=settings.betas)
     autocast = contextlib.nullcontext()
     if settings.precision == "bf16":  # bf16 matrix products; channels_last suits oneDNN's convolutions
         autocast = torch.autocast(device.type, dtype=torch.bfloat16)
@@ -142,38 +180,78 @@ def search(
             if network is not None:
                 network.to(memory_format=torch.channels_last)
 
-    def losses(latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def losses(latent: torch.Tensor, rows: torch.Tensor | slice = slice(None)):
+        """G(z), L_c and L_p for the rows `rows` of the search (latent holds exactly those rows)."""
         with autocast:
             generated = model.generator(latent)
             logits = model.discriminator(generated) if settings.prior_weight > 0 else None
         generated = generated.float()
-        context = context_loss(generated, y, weights)
+        context = context_loss(generated, y[rows], weights[rows])
         prior = (prior_loss(logits.float(), weight=settings.prior_weight, form=settings.prior_form)
                  if logits is not None else torch.zeros_like(context))
         return generated, context, prior
 
-    history = torch.empty(settings.iterations, batch * restarts)
+    def uniform(count: int) -> torch.Tensor:
+        return (torch.rand(count, model.latent_dim, generator=generator) * (high - low) + low).to(device)
+
+    history = torch.empty(settings.iterations, rows_total)
+    steps_taken = torch.full((rows_total,), settings.iterations)
     with model.frozen():
+        z = uniform(rows_total) if settings.screen == 0 else screened_starts(
+            losses, uniform, batch, restarts, settings.screen, device)
+        optimizer = RowAdam(z, settings.learning_rate, settings.betas)
+        active = torch.arange(rows_total, device=device)
+        best = torch.full((rows_total,), float("inf"))
+        since_best = torch.zeros(rows_total, dtype=torch.long)
         for step in tqdm(range(settings.iterations), disable=not progress, desc="latent search", unit="it"):
-            _, context, prior = losses(z)
+            latent = z[active].requires_grad_(True)
+            _, context, prior = losses(latent, active)
             total = context + prior
-            optimizer.zero_grad(set_to_none=True)
-            total.sum().backward()  # a sum, never a mean: each image keeps its own gradient
-            optimizer.step()
-            with torch.no_grad():
-                z.clamp_(low, high)  # "restrict z to [-1, 1] in each iteration" (section 3.4)
-            history[step] = total.detach().float().cpu()
+            # A sum, never a mean: each image keeps its own gradient.
+            (gradient,) = torch.autograd.grad(total.sum(), latent)
+            optimizer.step(active, gradient)
+            z[active] = z[active].clamp(low, high)  # "restrict z to [-1, 1] in each iteration" (3.4)
+            history[step] = history[step - 1] if step else 0.0  # stopped rows keep their last loss
+            cpu_rows, values = active.cpu(), total.detach().float().cpu()
+            history[step, cpu_rows] = values
             if callback is not None:
-                callback(step + 1, z.detach())
+                callback(step + 1, z)
+            if settings.patience:
+                improved = values < best[cpu_rows] * (1 - settings.tolerance) - 1e-12
+                best[cpu_rows] = torch.where(improved, values, best[cpu_rows])
+                since_best[cpu_rows] = torch.where(improved, 0, since_best[cpu_rows] + 1)
+                done = since_best[cpu_rows] >= settings.patience
+                if done.any():
+                    steps_taken[cpu_rows[done]] = step + 1
+                    active = active[~done.to(device)]
+                    if active.numel() == 0:
+                        history[step + 1:] = history[step]
+                        break
         with torch.no_grad():
             generated, context, prior = losses(z)
-    total = (context + prior).detach()
+    total = context + prior
 
     # Keep, per image, the restart with the lowest final loss.
-    best = total.reshape(restarts, batch).argmin(dim=0)  # (B,)
-    rows = best.to(device) * batch + torch.arange(batch, device=device)
+    chosen = total.reshape(restarts, batch).argmin(dim=0)  # (B,)
+    rows = chosen * batch + torch.arange(batch, device=device)
     return SearchResult(
-        z=z.detach()[rows], generated=generated.detach()[rows], loss=total[rows],
-        context=context.detach()[rows], prior=prior.detach()[rows],
-        history=history[:, rows.cpu()],
+        z=z[rows], generated=generated[rows], loss=total[rows], context=context[rows], prior=prior[rows],
+        history=history[:, rows.cpu()], steps=steps_taken[rows.cpu()],
     )
+
+
+@torch.no_grad()
+def screened_starts(losses, uniform, batch: int, restarts: int, screen: int, device) -> torch.Tensor:
+    """A cheap screen of many random starts: draw `screen` z per image, score each by the total
+    loss (forward passes only) and keep the `restarts` best, as rows r·B + b (restart r of image b).
+    The first B candidates are the plain random starts, so the screen never starts worse.
+    """
+    candidates = uniform(screen * batch)  # row c·B + b is candidate c of image b
+    images = torch.arange(batch, device=device)
+    scores = []
+    for first in range(0, screen, restarts):  # score as many rows at once as the search runs
+        count = min(restarts, screen - first)
+        _, context, prior = losses(candidates[first * batch:(first + count) * batch], images.repeat(count))
+        scores.append((context + prior).reshape(count, batch))
+    best = torch.cat(scores).argsort(dim=0)[:restarts]  # (restarts, B): candidate indices per image
+    return candidates.reshape(screen, batch, -1)[best, images].reshape(restarts * batch, -1).clone()
