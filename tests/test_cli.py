@@ -129,3 +129,18 @@ def test_train_command_smoke(tmp_path):
     assert main(argv) == 0
     assert (tmp_path / "run" / "checkpoint.safetensors").is_file()
     assert any((tmp_path / "run" / "samples").iterdir())
+
+
+def test_export_half_and_sample(files, capsys):
+    folder, checkpoint, _ = files
+    exported = folder / "half.safetensors"
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(exported), "--half"]) == 0
+    from seminpaint.checkpoint import read_checkpoint
+
+    assert read_checkpoint(exported).tensors["generator.net.0.weight"].dtype.itemsize == 2
+    assert main(["sample", "--model", str(exported), "--count", "16", "--out", str(folder / "grid.png")]) == 0
+    with Image.open(folder / "grid.png") as grid:
+        assert grid.size == (8 * 18 + 2, 2 * 18 + 2)  # 16×16 tiles, 2-pixel padding
+    assert main(["sample", "--model", str(exported), "--out", str(folder / "grid.png")]) == 2
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(exported)]) == 2
+    assert "exists" in capsys.readouterr().err

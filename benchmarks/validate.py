@@ -1,0 +1,91 @@
+"""Validation PSNR of the paper's search for several checkpoints and Adam learning rates.
+
+Used for two choices the paper leaves open, both on the CelebA validation split (never test):
+the learning rate of Adam on z, and the training epoch to ship. For each (checkpoint, rate,
+mask kind) it runs one search (λ = 0.003, one start, Poisson blending) on the first N validation
+faces and reports mean full-image PSNR of the blended result after each of the given iteration
+counts of that same run.
+
+    # learning rate (docs/results/learning_rate.md)
+    python benchmarks/validate.py --models runs/celeba/epochs/epoch_003.safetensors \
+        --rates 0.01 0.03 0.1 --count 16 --out docs/results/learning_rate.md
+    # epoch (docs/results/epochs.md)
+    python benchmarks/validate.py --models runs/celeba/epochs/epoch_0{04,08,12,16}.safetensors \
+        --rates 0.03 --iterations 300 --count 16 --out docs/results/epochs.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seminpaint import PAPER, load_model, search
+from seminpaint.blend import poisson_blend
+from seminpaint.data import load_dataset
+from seminpaint.images import from_tensor, to_tensor
+from seminpaint.masks import MASK_KINDS, make_masks
+from seminpaint.metrics import psnr
+
+
+def blended_psnr(model, z, truth, masks) -> float:
+    """Mean full-image PSNR of Poisson-blended G(z) against the true faces (float [0, 1])."""
+    with torch.no_grad():
+        generated = from_tensor(model.generator(z))
+    return float(np.mean([psnr(t, np.clip(poisson_blend(t, g, m), 0, 1), data_range=1.0)
+                          for t, g, m in zip(truth, generated, masks)]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", required=True, type=Path, nargs="+")
+    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/celeba")
+    parser.add_argument("--count", type=int, default=16)
+    parser.add_argument("--rates", type=float, nargs="+", default=[0.03])
+    parser.add_argument("--iterations", type=int, nargs="+", default=[100, 300, 750, 1500])
+    parser.add_argument("--kinds", nargs="+", default=list(MASK_KINDS))
+    parser.add_argument("--precision", default="bf16", choices=("bf16", "fp32"))
+    parser.add_argument("--out", type=Path, help="also write the table here (Markdown)")
+    args = parser.parse_args()
+
+    faces = load_dataset("celeba", args.root, split="val", limit=args.count)
+    truth = faces.astype(np.float32) / 255.0
+    lines = [f"Validation PSNR (dB, full image, mean of the first {args.count} validation faces), "
+             f"precision {args.precision}, λ = 0.003, one start, Poisson blending.", "",
+             "| model | learning rate | iterations | " + " | ".join(args.kinds) + " | mean |",
+             "|---|---|---|" + "---|" * (len(args.kinds) + 1)]
+    for model_path in args.models:
+        model = load_model(model_path)
+        for rate in args.rates:
+            scores = {n: [] for n in args.iterations}
+            for kind in args.kinds:
+                masks = make_masks(kind, args.count, 64, 64, seed=1)
+
+                def record(step, z, masks=masks):
+                    if step in scores:
+                        scores[step].append(blended_psnr(model, z, truth, masks))
+
+                started = time.perf_counter()
+                settings = PAPER.with_options(learning_rate=rate, iterations=max(args.iterations),
+                                              precision=args.precision)
+                search(model, to_tensor(faces), torch.from_numpy(masks), settings,
+                       generator=torch.Generator().manual_seed(0), callback=record)
+                print(f"{model_path.name} lr {rate:g} {kind:<14} "
+                      + " ".join(f"{n}:{scores[n][-1]:.2f}" for n in args.iterations)
+                      + f" ({time.perf_counter() - started:.0f} s)", flush=True)
+            for iterations in args.iterations:
+                row = scores[iterations]
+                lines.append(f"| {model_path.stem} | {rate:g} | {iterations} | "
+                             + " | ".join(f"{v:.2f}" for v in row) + f" | {np.mean(row):.2f} |")
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
