@@ -23,26 +23,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common import CELEBA, blended_psnr
 from seminpaint import PAPER, load_model, search
-from seminpaint.blend import poisson_blend
 from seminpaint.data import load_dataset
-from seminpaint.images import from_tensor, to_tensor
+from seminpaint.images import to_tensor
 from seminpaint.masks import MASK_KINDS, make_masks
-from seminpaint.metrics import psnr
-
-
-def blended_psnr(model, z, truth, masks) -> float:
-    """Mean full-image PSNR of Poisson-blended G(z) against the true faces (float [0, 1])."""
-    with torch.no_grad():
-        generated = from_tensor(model.generator(z))
-    return float(np.mean([psnr(t, np.clip(poisson_blend(t, g, m), 0, 1), data_range=1.0)
-                          for t, g, m in zip(truth, generated, masks)]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", required=True, type=Path, nargs="+")
-    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/celeba")
+    parser.add_argument("--root", type=Path, default=CELEBA)
     parser.add_argument("--count", type=int, default=16)
     parser.add_argument("--rates", type=float, nargs="+", default=[0.03])
     parser.add_argument("--iterations", type=int, nargs="+", default=[100, 300, 750, 1500])
@@ -66,7 +57,7 @@ def main() -> None:
 
                 def record(step, z, masks=masks):
                     if step in scores:
-                        scores[step].append(blended_psnr(model, z, truth, masks))
+                        scores[step].append(float(blended_psnr(model, z, truth, masks).mean()))
 
                 started = time.perf_counter()
                 settings = PAPER.with_options(learning_rate=rate, iterations=max(args.iterations),
