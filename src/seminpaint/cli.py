@@ -309,6 +309,65 @@ def run_evaluate(args) -> None:
     print(f"wrote {path}")
 
 
+def add_export(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "export", help="write a training checkpoint's G and D alone (optionally float16) for inference",
+        description="Keep only the networks and their configuration from a checkpoint (no optimiser "
+                    "state), optionally in half precision, to ship or share a model.",
+    )
+    parser.add_argument("--checkpoint", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--half", action="store_true", help="store the weights as float16")
+    parser.add_argument("--overwrite", action="store_true")
+    parser.set_defaults(run=run_export)
+
+
+def run_export(args) -> None:
+    import torch
+
+    from .checkpoint import build_networks, read_checkpoint, save_checkpoint
+
+    if args.out.exists() and not args.overwrite:
+        raise InpaintError(f"{args.out} exists; use --overwrite to replace it")
+    checkpoint = read_checkpoint(args.checkpoint)
+    generator, discriminator = build_networks(checkpoint)
+    training = {k: checkpoint.training[k] for k in ("epoch", "step") if k in checkpoint.training}
+    save_checkpoint(args.out, checkpoint.config, generator, discriminator, training=training,
+                    dtype=torch.float16 if args.half else None)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.1f} MiB)")
+
+
+def add_sample(subparsers) -> None:
+    parser = subparsers.add_parser("sample", help="draw random images G(z), z ~ U[-1, 1], as a grid")
+    parser.add_argument("--model", type=Path, help="checkpoint; default: the shipped face model")
+    parser.add_argument("--count", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, type=Path, help="PNG file for the grid")
+    parser.add_argument("--overwrite", action="store_true")
+    parser.set_defaults(run=run_sample)
+
+
+def run_sample(args) -> None:
+    import torch
+
+    from .api import resolve_model
+    from .dcgan import sample_latent
+    from .images import from_tensor, make_grid, save_image
+
+    if args.out.exists() and not args.overwrite:
+        raise InpaintError(f"{args.out} exists; use --overwrite to replace it")
+    if args.count < 1:
+        raise InpaintError("--count must be at least 1")
+    model = resolve_model(args.model, "cpu")
+    low, high = model.latent_range
+    z = sample_latent(args.count, model.latent_dim, generator=torch.Generator().manual_seed(args.seed),
+                      low=low, high=high)
+    with model.frozen(), torch.no_grad():
+        images = from_tensor(model.generator(z))
+    save_image(args.out, make_grid(images, columns=min(8, args.count)))
+    print(f"wrote {args.count} samples to {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seminpaint",
@@ -320,6 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_inpaint(subparsers)
     add_masks(subparsers)
     add_train(subparsers)
+    add_sample(subparsers)
+    add_export(subparsers)
     add_evaluate(subparsers)
     return parser
 
