@@ -144,3 +144,17 @@ def test_export_half_and_sample(files, capsys):
     assert main(["sample", "--model", str(exported), "--out", str(folder / "grid.png")]) == 2
     assert main(["export", "--checkpoint", str(checkpoint), "--out", str(exported)]) == 2
     assert "exists" in capsys.readouterr().err
+
+
+def test_inpaint_with_a_comparison_method(files, capsys):
+    folder, checkpoint, image = files
+    argv = ["inpaint", "--image", str(image), "--mask", "center", "--output", str(folder / "tv.png"),
+            "--method", "tv"]
+    assert main(argv) == 0  # no model needed for a comparison method
+    out, original = read_image(folder / "tv.png"), read_image(image)
+    mask = np.zeros((16, 16), dtype=bool)
+    mask[4:12, 4:12] = True
+    assert np.array_equal(out[~mask], original[~mask])
+    assert np.abs(out[mask].astype(int) - original[mask]).mean() < 20  # a smooth image: TV fills it well
+    assert main(argv[:-1] + ["voodoo"]) == 2
+    assert "unknown method 'voodoo'" in capsys.readouterr().err

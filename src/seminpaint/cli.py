@@ -89,6 +89,9 @@ def add_inpaint(subparsers) -> None:
     parser.add_argument("--learning-rate", type=float, help="override the preset's Adam learning rate for z")
     parser.add_argument("--prior-weight", type=float, help="override λ of the prior loss (Eq. 5)")
     parser.add_argument("--blend", default="poisson", choices=("poisson", "overlay"))
+    parser.add_argument("--method", default="ours",
+                        help="ours (the paper's method, default) or a comparison method: mean, biharmonic, tv, "
+                             "low_rank, patchmatch, telea, navier_stokes")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random starts and for random masks")
     parser.add_argument("--raw", type=Path, help="also write the raw G(ẑ) here (a file, or a folder)")
     parser.add_argument("--save-mask", type=Path, help="also write the mask used here (a file, or a folder)")
@@ -162,12 +165,16 @@ def run_inpaint(args) -> None:
     from .images import read_image, save_image
     from .masks import save_mask
 
+    check_method(args.method)
     settings = search_settings(args)
     todo = jobs(args)
-    model = resolve_model(args.model, pick_device(args.device))
+    model = resolve_model(args.model, pick_device(args.device)) if args.method == "ours" else None
     for index, (image_path, output, raw, mask_output) in enumerate(tqdm(todo, desc="images", disable=len(todo) < 2)):
         image = read_image(image_path, mode="auto")
         mask = mask_for(args, image_path, image.shape[:2], index)
+        if args.method != "ours":
+            save_image(output, fill_with_baseline(args.method, image, mask))
+            continue
         result = inpaint(image, mask, model=model, settings=settings, blend=args.blend,
                          generator=torch.Generator().manual_seed(args.seed), progress=len(todo) == 1)
         save_image(output, result.image)
@@ -180,6 +187,28 @@ def run_inpaint(args) -> None:
                   f"final loss {result.loss:.2f})")
     if len(todo) > 1:
         print(f"wrote {len(todo)} images to {args.output}")
+
+
+def check_method(name: str) -> None:
+    """Refuse an unknown --method before any work is done."""
+    from .baselines import METHODS
+
+    if name != "ours" and (name not in METHODS or name == "nearest_neighbour"):
+        choices = ["ours", *(m for m in METHODS if m != "nearest_neighbour")]
+        raise InpaintError(f"unknown method {name!r}; choose one of: {', '.join(choices)}")
+
+
+def fill_with_baseline(name: str, image, mask):
+    """A comparison method on a user's image (uint8, any layout the CLI reads): float [0, 1], alpha kept."""
+    import numpy as np
+
+    from .baselines import fill
+    from .images import to_float
+
+    image = to_float(image)
+    colour = image[..., :3] if image.ndim == 3 and image.shape[2] == 4 else image
+    filled = fill(name, colour, mask)
+    return np.concatenate([filled, image[..., 3:]], axis=-1) if colour is not image else filled
 
 
 def add_masks(subparsers) -> None:
