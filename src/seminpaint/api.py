@@ -5,6 +5,7 @@ Mask convention: True (or white in a file) = missing, to be filled; False = know
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from skimage.transform import resize
 from .blend import overlay, poisson_blend
 from .checkpoint import load_model
 from .errors import InpaintError
-from .images import from_tensor, to_float, to_tensor
+from .images import MAX_PIXELS, from_tensor, to_float, to_tensor
 from .latent import PAPER, PRESETS, SearchSettings, search
 from .masks import check_mask
 from .model import GenerativeModel
@@ -29,9 +30,11 @@ class InpaintResult:
     """The result of inpaint, with the input's layout ((H, W), (H, W, C) or (N, H, W, C)).
 
     image: the blended result x̂ (Eq. 6), float32 in [0, 1]; known pixels equal the input's.
-    generated: the raw G(ẑ), float32 in [0, 1], same layout.
+    generated: the raw G(ẑ), float32 in [0, 1], same layout: G(ẑ) upsampled to the crop and placed
+    there, the input's pixels outside the crop (at the model's size the crop is the whole image).
     z: ẑ, (latent_dim,) or (N, latent_dim). loss_history: total loss per step, (iterations,) or
-    (iterations, N). loss: the final total loss, a float or (N,).
+    (iterations, N). loss: the final total loss, a float or (N,). crop: the region searched and
+    blended (a Crop, or one per image of a batch).
     """
 
     image: np.ndarray
@@ -39,6 +42,31 @@ class InpaintResult:
     z: np.ndarray
     loss: np.ndarray | float
     loss_history: np.ndarray
+    crop: "Crop | list[Crop] | None" = None
+
+
+@dataclass(frozen=True)
+class Crop:
+    """The region of an image that the search sees: rows top … top+height, columns left … left+width.
+
+    It holds the whole hole (the mask's bounding box) with context around it; G(ẑ) is computed at
+    the model's size for this region, upsampled to it, and blended in only here.
+    """
+
+    top: int
+    left: int
+    height: int
+    width: int
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """(rows, columns) slices of the region, for indexing (H, W, ...) arrays."""
+        return slice(self.top, self.top + self.height), slice(self.left, self.left + self.width)
+
+
+CONTEXT = 2.0
+"""Side of the crop over the side of the hole's bounding box: at 2 the hole covers about the central
+quarter of the crop, as the paper's centre mask covers the central quarter of a 64×64 face."""
 
 
 def resolve_model(model: GenerativeModel | str | Path | None, device: torch.device | str | None) -> GenerativeModel:
@@ -69,7 +97,8 @@ def as_batch(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarra
     """Images to float (N, H, W, C) in [0, 1] and masks to bool (N, H, W), with layout flags.
 
     Accepts (H, W), (H, W, C) with C in 1, 3, 4 (alpha is ignored for the search) or (N, H, W, C),
-    and a mask (H, W) (shared by a batch) or (N, H, W).
+    uint8, uint16 or float in [0, 1], of at most MAX_PIXELS pixels, and a mask (H, W) (shared by a
+    batch) or (N, H, W).
     """
     image = np.asarray(image)
     mask = np.asarray(mask)
@@ -85,6 +114,8 @@ def as_batch(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarra
         raise InpaintError(f"image must have 1, 3 or 4 channels, got {image.shape[-1]}")
     if min(image.shape[1:3]) == 0:
         raise InpaintError(f"image is empty: shape {image.shape}")
+    if image.shape[1] * image.shape[2] > MAX_PIXELS:
+        raise InpaintError(f"image is too large: {image.shape[2]}×{image.shape[1]} pixels (at most {MAX_PIXELS:,})")
     images = to_float(image)
     count, height, width = images.shape[:3]
     if mask.ndim == 2:
@@ -145,9 +176,95 @@ def to_model_size(
     for small in small_masks:
         if not small.any() or small.all():
             raise InpaintError(
-                f"at the model's {size[1]}×{size[0]} the hole {'vanishes' if not small.any() else 'covers everything'}; "
-                "crop the image around the hole or use a mask of larger regions")
+                f"at the model's {size[1]}×{size[0]} the hole {'vanishes' if not small.any() else 'covers everything'} "
+                "(it is too thin or scattered for this image size); use a mask of larger, solid regions")
     return small_images, small_masks
+
+
+POISSON_MAX_UNKNOWNS = 1_000_000
+"""Holes with more pixels than this are Poisson-blended on a coarser grid (see blend_crop): the exact
+sparse solve of a 1024×1024 hole takes about 10 s and 2 GB, and grows faster than the hole."""
+
+
+def blend_crop(image: np.ndarray, generated: np.ndarray, mask: np.ndarray, blend: str) -> np.ndarray:
+    """Blend `generated` into `image` (both (H, W, C), the crop) where `mask` is True.
+
+    "overlay" pastes; "poisson" solves Eq. 6 exactly, or, for a hole of more than
+    POISSON_MAX_UNKNOWNS pixels, solves for the Poisson correction (blended − generated, a harmonic
+    function with the known pixels' differences as boundary values) on a grid coarse enough to
+    stay under that limit and adds it, upsampled, to `generated` — the content is an upsampled
+    model-size G(ẑ) anyway, so only the seam's finest detail differs from the exact solve.
+    """
+    if blend == "overlay":
+        return overlay(image, generated, mask)
+    unknowns = int(mask.sum())
+    if unknowns <= POISSON_MAX_UNKNOWNS:
+        return poisson_blend(image, generated, mask)
+    factor = float(np.sqrt(unknowns / POISSON_MAX_UNKNOWNS)) * 1.05
+    size = (max(2, int(mask.shape[0] / factor)), max(2, int(mask.shape[1] / factor)))
+    small_image, small_mask = to_model_size(image[None], mask[None], size)
+    small_generated = area_resize(generated[None], size)[0]
+    correction = poisson_blend(small_image[0], small_generated, small_mask[0]) - small_generated
+    correction = resize(correction, generated.shape, order=1).astype(np.float32)
+    return np.where(mask[..., None], generated + correction, image)
+
+
+def crop_around(mask: np.ndarray, size: tuple[int, int], *, context: float = CONTEXT) -> Crop:
+    """The region around the hole of `mask` (bool (H, W), True = missing) that the search sees.
+
+    The hole's bounding box grown by `context` (its side over the box's side; 2 puts the hole in
+    about the central quarter of the region), in the model's aspect ratio (h, w) = size, at least
+    the model's size (small holes are searched at full resolution, nothing resampled), centred on
+    the hole, moved inside the image and clipped to it. It always holds the whole hole; an image
+    of the model's size (or smaller) is its own crop.
+    """
+    height, width = mask.shape
+    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return Crop(0, 0, height, width)
+    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(columns[0]), int(columns[-1]) + 1
+    model_h, model_w = size
+    crop_h = max(model_h, int(np.ceil(context * (bottom - top))),
+                 int(np.ceil(context * (right - left) * model_h / model_w)))
+    crop_w = max(model_w, int(np.ceil(crop_h * model_w / model_h)))
+    crop_h, crop_w = min(crop_h, height), min(crop_w, width)
+
+    def place(start: int, stop: int, length: int, total: int) -> int:
+        first = (start + stop) // 2 - length // 2
+        first = min(max(first, stop - length, 0), start, total - length)  # holds [start, stop), inside
+        return max(first, 0)
+
+    return Crop(place(top, bottom, crop_h, height), place(left, right, crop_w, width), crop_h, crop_w)
+
+
+@dataclass
+class Prepared:
+    """inpaint's inputs as the search sees them (see prepare)."""
+
+    images: np.ndarray        # (N, H, W, C) float [0, 1], the input's channels
+    masks: np.ndarray         # (N, H, W) bool, True = missing
+    model_images: np.ndarray  # (N, H, W, c) in the model's channels
+    crops: list[Crop]         # the region searched, per image
+    small_images: np.ndarray  # (N, h, w, c) at the model's size
+    small_masks: np.ndarray   # (N, h, w) bool
+    single: bool
+    gray: bool
+
+
+def prepare(image: np.ndarray, mask: np.ndarray, model: GenerativeModel, *, context: float = CONTEXT) -> Prepared:
+    """Validate an image and mask (as inpaint takes them) and bring them to what the search sees:
+    per image the crop around the hole (crop_around), in the model's channels, area-averaged to the
+    model's size over its known pixels only (to_model_size). Raises InpaintError for bad inputs.
+    """
+    images, masks, single, gray = as_batch(image, mask)
+    channels, height, width = model.image_shape
+    model_images = to_model_channels(images, channels)
+    crops = [crop_around(m, (height, width), context=context) for m in masks]
+    small = [to_model_size(y[None][(slice(None), *c.slices)], m[None][(slice(None), *c.slices)], (height, width))
+             for y, m, c in zip(model_images, masks, crops)]
+    small_images = np.concatenate([s[0] for s in small]).astype(np.float32, copy=False)
+    small_masks = np.concatenate([s[1] for s in small])
+    return Prepared(images, masks, model_images, crops, small_images, small_masks, single, gray)
 
 
 def inpaint(
@@ -160,45 +277,55 @@ def inpaint(
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
     progress: bool = False,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
 ) -> InpaintResult:
     """Fill the hole of `image` with the semantic inpainting of Yeh et al. (2017).
 
-    image: (H, W), (H, W, C) or a batch (N, H, W, C); uint8 [0, 255] or float [0, 1]. At the
-        model's size (64×64 for the shipped face model) the search sees the image as it is; other
-        sizes are brought to the model's size for the search (see to_model_size) and G(ẑ) is
-        upsampled and blended into the full-resolution image. Gray inputs are repeated to RGB for
-        an RGB model and returned gray; an alpha channel is kept as it is.
+    image: (H, W), (H, W, C) or a batch (N, H, W, C); uint8 [0, 255], uint16 [0, 65535] or float
+        [0, 1]; any size. The search sees the region around the hole (crop_around: the hole's
+        bounding box with as much context again on each side, at least the model's size, clipped
+        to the image), area-averaged to the model's size (64×64 for the shipped face model) over
+        its known pixels; G(ẑ) is upsampled to that region and Poisson-blended into the
+        full-resolution image there. At the model's size the region is the whole image and
+        nothing is resampled. Gray inputs are repeated to RGB for an RGB model and returned gray;
+        an alpha channel is kept as it is.
     mask: bool (H, W) or (N, H, W); True = missing (to be filled), False = known.
     model: a GenerativeModel (any G/D pair), a checkpoint path, or None for the shipped model.
     settings: a SearchSettings, a preset name ("paper" is the default: 1500 iterations, one start).
     blend: "poisson" (Eq. 6, the paper) or "overlay" (G(ẑ) pasted into the hole).
     generator: torch.Generator for the random starts of z; the same state gives the same result.
     device: where to run (default: where the model is).
-    Returns an InpaintResult whose `image` has the input's shape, known pixels unchanged.
+    callback: passed to seminpaint.search: called as callback(step, z) after every Adam step with
+        the current z, (restarts·N, latent_dim) — for live previews of G(z) (see prepare for the
+        model-size inputs the search compares G(z) with).
+    Returns an InpaintResult whose `image` has the input's shape, known pixels bit-identical.
     """
     if blend not in BLEND_MODES:
         raise InpaintError(f"blend must be one of {', '.join(BLEND_MODES)}, got {blend!r}")
     model = resolve_model(model, device)
     settings = resolve_settings(settings)
-    images, masks, single, gray = as_batch(image, mask)
-    channels, height, width = model.image_shape
-    model_images = to_model_channels(images, channels)
-    small_images, small_masks = to_model_size(model_images, masks, (height, width))
-    found = search(model, to_tensor(small_images), torch.from_numpy(small_masks), settings,
-                   generator=generator, progress=progress)
-    generated = from_tensor(found.generated)  # (N, h, w, channels) in [0, 1] at the model's size
-    if generated.shape[1:3] != images.shape[1:3]:
-        generated = np.clip(resize(generated, (*images.shape[:3], channels), order=3), 0, 1).astype(np.float32)
-    combine = poisson_blend if blend == "poisson" else overlay
-    blended = np.stack([np.clip(combine(y, g, m), 0.0, 1.0) for y, g, m in zip(model_images, generated, masks)])
-    blended = from_model_channels(blended.astype(np.float32), images)
+    prepared = prepare(image, mask, model)
+    images, masks, crops = prepared.images, prepared.masks, prepared.crops
+    channels = model.image_shape[0]
+    found = search(model, to_tensor(prepared.small_images), torch.from_numpy(prepared.small_masks), settings,
+                   generator=generator, progress=progress, callback=callback)
+    small_generated = from_tensor(found.generated)  # (N, h, w, channels) in [0, 1] at the model's size
+    blended, generated = images.copy(), images.copy()
+    for index, (crop, g) in enumerate(zip(crops, small_generated)):
+        rows, columns = crop.slices
+        if g.shape[:2] != (crop.height, crop.width):
+            g = np.clip(resize(g, (crop.height, crop.width, channels), order=3), 0, 1).astype(np.float32)
+        y, m = prepared.model_images[index, rows, columns], masks[index, rows, columns]
+        filled = np.clip(blend_crop(y, g, m, blend), 0.0, 1.0).astype(np.float32)
+        like = images[index:index + 1, rows, columns]
+        blended[index, rows, columns] = from_model_channels(filled[None], like)[0]
+        generated[index, rows, columns] = from_model_channels(g[None], like)[0]
     blended = np.where(masks[..., None], blended, images)  # known pixels exactly the input's
-    generated = from_model_channels(generated, images)
-    if gray:
+    if prepared.gray:
         blended, generated = blended[..., 0], generated[..., 0]
     history = found.history.numpy()
     z, loss = found.z.cpu().numpy(), found.loss.cpu().numpy()
-    if single:
+    if prepared.single:
         return InpaintResult(image=blended[0], generated=generated[0], z=z[0], loss=float(loss[0]),
-                             loss_history=history[:, 0])
-    return InpaintResult(image=blended, generated=generated, z=z, loss=loss, loss_history=history)
+                             loss_history=history[:, 0], crop=crops[0])
+    return InpaintResult(image=blended, generated=generated, z=z, loss=loss, loss_history=history, crop=crops)

@@ -4,11 +4,16 @@ A file alone rebuilds the model, and loading never unpickles anything. Tensor na
     generator.*         G's state dict          discriminator.*     D's state dict
     optimizer.generator.*, optimizer.discriminator.*, rng.*   training state (training checkpoints only)
 Header metadata (strings): "format" = "seminpaint-dcgan", "config" = DCGANConfig as JSON,
-"training" = JSON of the training progress (epoch, step, ...), when present.
+"training" = JSON of the training progress (epoch, step, ...), when present, and "sha256" = the
+content digest (content_digest) of every tensor and the other metadata: a file changed after it was
+written — truncated, bytes flipped, config edited — is refused on reading. (Files written before the
+digest was added have none and are read as before.) The digest guards against corruption and
+accidental edits, not against someone who rewrites it too; loading executes nothing either way.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -25,6 +30,20 @@ from .errors import InpaintError
 from .model import GenerativeModel
 
 FORMAT = "seminpaint-dcgan"
+DIGEST_KEY = "sha256"
+
+
+def content_digest(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
+    """SHA-256 over the metadata (all but the digest itself) and every tensor's name, dtype, shape
+    and bytes, in name order: independent of how the file lays them out."""
+    digest = hashlib.sha256()
+    for key in sorted(k for k in metadata if k != DIGEST_KEY):
+        digest.update(f"{key}={metadata[key]}\n".encode())
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 @dataclass
@@ -81,6 +100,7 @@ def save_checkpoint(
     metadata = {"format": FORMAT, "config": json.dumps(config.to_dict())}
     if training:
         metadata["training"] = json.dumps(training)
+    metadata[DIGEST_KEY] = content_digest(tensors, metadata)
     atomic_write(Path(path), lambda temporary: save_file(tensors, temporary, metadata=metadata))
 
 
@@ -99,6 +119,13 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         raise InpaintError(f"checkpoint {path} is corrupt or not a safetensors file ({error})") from None
     if metadata.get("format") != FORMAT or "config" not in metadata:
         raise InpaintError(f"checkpoint {path} is not a seminpaint model (no configuration in its header)")
+    unknown = set(metadata) - {"format", "config", "training", DIGEST_KEY}
+    if unknown:  # e.g. a damaged digest key: refuse rather than skip the check
+        raise InpaintError(f"checkpoint {path} has unexpected header entries ({', '.join(sorted(unknown))}): "
+                           "it was changed after it was written")
+    if DIGEST_KEY in metadata and content_digest(tensors, metadata) != metadata[DIGEST_KEY]:
+        raise InpaintError(f"checkpoint {path} was changed after it was written (its SHA-256 content digest "
+                           "does not match): refusing it; use an intact copy")
     try:
         config = DCGANConfig.from_dict(json.loads(metadata["config"]))
         training = json.loads(metadata.get("training", "{}"))

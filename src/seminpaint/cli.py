@@ -20,7 +20,10 @@ def add_train(subparsers) -> None:
     parser = subparsers.add_parser(
         "train", help="train the paper's DCGAN on a dataset (resumes a run folder's checkpoint)",
         description="Train the paper's DCGAN (Adam 2e-4, β1 0.5, random flips, z ~ U[-1, 1]). "
-                    "Running the same command again resumes from the run folder's last checkpoint.",
+                    "Running the same command again resumes from the run folder's last checkpoint. "
+                    "Under torchrun (several processes or machines, docs/distributed.md) each process "
+                    "trains on its share of every batch of --batch-size images (divisible by the number "
+                    "of processes), with the same result as one process; rank 0 writes the run folder.",
     )
     parser.add_argument("--dataset", default="celeba", help="dataset name (see `seminpaint datasets`)")
     parser.add_argument("--root", required=True, type=Path, help="where the dataset is kept")
@@ -36,7 +39,8 @@ def add_train(subparsers) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     parser.add_argument("--limit", type=int, help="use only the first N images (smoke runs)")
     parser.add_argument("--overwrite", action="store_true", help="start the run folder over instead of resuming")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if available)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if available; "
+                        "under torchrun cuda means cuda:LOCAL_RANK)")
     parser.set_defaults(run=run_train)
 
 
@@ -55,19 +59,30 @@ def pick_device(name: str | None):
 
 
 def run_train(args) -> None:
+    from . import distributed
     from .data import load_dataset
     from .dcgan import DCGANConfig
     from .train import TrainConfig, train
 
-    images = load_dataset(args.dataset, args.root, split=args.split, image_size=args.image_size,
-                          channels=args.channels, limit=args.limit)
-    print(f"training on {len(images)} images of {args.dataset} ({args.split})")
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                          precision=args.precision, checkpoint_every=args.checkpoint_every)
-    model_config = DCGANConfig(image_size=args.image_size, channels=args.channels)
-    path = train(images, args.out, model_config=model_config, config=config,
-                 overwrite=args.overwrite, device=pick_device(args.device))
-    print(f"checkpoint: {path}")
+    device = pick_device(args.device)
+    with distributed.session(device):  # a process group only under torchrun with WORLD_SIZE > 1
+        device, world = distributed.local_device(device), distributed.world_size()
+        if config.batch_size % world:
+            raise InpaintError(f"--batch-size {config.batch_size} does not split evenly over {world} "
+                               f"processes; choose a multiple of {world}")
+        images = load_dataset(args.dataset, args.root, split=args.split, image_size=args.image_size,
+                              channels=args.channels, limit=args.limit)
+        if distributed.is_main():
+            print(f"training on {len(images)} images of {args.dataset} ({args.split})"
+                  + (f" with {world} processes, {config.batch_size // world} images of each batch apiece"
+                     if world > 1 else ""))
+        model_config = DCGANConfig(image_size=args.image_size, channels=args.channels)
+        path = train(images, args.out, model_config=model_config, config=config,
+                     overwrite=args.overwrite, device=device)
+        if distributed.is_main():
+            print(f"checkpoint: {path}")
 
 
 def add_inpaint(subparsers) -> None:
@@ -162,7 +177,7 @@ def run_inpaint(args) -> None:
     from tqdm import tqdm
 
     from .api import inpaint, resolve_model
-    from .images import read_image, save_image
+    from .images import output_bits, read_image, save_image
     from .masks import save_mask
 
     check_method(args.method)
@@ -173,13 +188,13 @@ def run_inpaint(args) -> None:
         image = read_image(image_path, mode="auto")
         mask = mask_for(args, image_path, image.shape[:2], index)
         if args.method != "ours":
-            save_image(output, fill_with_baseline(args.method, image, mask))
+            save_image(output, fill_with_baseline(args.method, image, mask), bits=output_bits(image, output))
             continue
         result = inpaint(image, mask, model=model, settings=settings, blend=args.blend,
                          generator=torch.Generator().manual_seed(args.seed), progress=len(todo) == 1)
-        save_image(output, result.image)
+        save_image(output, result.image, bits=output_bits(image, output))
         if raw is not None:
-            save_image(raw, result.generated)
+            save_image(raw, result.generated, bits=output_bits(image, raw))
         if mask_output is not None:
             save_mask(mask_output, mask)
         if len(todo) == 1:
@@ -301,8 +316,14 @@ def add_evaluate(subparsers) -> None:
     parser.add_argument("--figure-indices", type=int, nargs="+", metavar="I",
                         help="images shown in the figure grids (default: the first 6)")
     parser.add_argument("--out", required=True, type=Path, help="output folder (reused and continued)")
-    parser.add_argument("--device", default=None, help="cpu, cuda … for ours (default: cuda if available)")
+    parser.add_argument("--device", default=None, help="cpu, cuda … for ours (default: cuda if available; "
+                        "under torchrun cuda means cuda:LOCAL_RANK)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--shard", metavar="INDEX/COUNT",
+                        help="predict only shard INDEX (from 0) of COUNT: chunks of ours and images of the "
+                             "baselines whose number ≡ INDEX mod COUNT, then stop without scoring; run the "
+                             "command without --shard once every shard is done. Under torchrun each rank "
+                             "takes its shard by itself (docs/distributed.md)")
     parser.set_defaults(run=run_evaluate)
 
 
@@ -325,15 +346,29 @@ def evaluate_method_options(entries: list[str]) -> dict[str, dict]:
 
 
 def run_evaluate(args) -> None:
+    import datetime
+
+    from . import distributed
     from .evaluate import evaluate
 
     settings = search_settings(args)
     options = evaluate_method_options(args.method_option)
+    shard = distributed.parse_shard(args.shard) if args.shard is not None else None
     device = pick_device(args.device) if "ours" in args.methods else None
-    path = evaluate(dataset=args.dataset, root=args.root, split=args.split, count=args.count, kinds=args.masks,
-                    methods=args.methods, out=args.out, model=args.model, settings=settings, seed=args.seed,
-                    batch_size=args.batch_size, method_options=options, figure_indices=args.figure_indices,
-                    progress=not args.quiet, image_size=args.image_size, channels=args.channels, device=device)
+    # Evaluation needs only barriers between the ranks: gloo, and time for unequal shards.
+    with distributed.session(device or "cpu", backend="gloo", timeout=datetime.timedelta(hours=12)):
+        device = distributed.local_device(device) if device is not None else None
+        path = evaluate(dataset=args.dataset, root=args.root, split=args.split, count=args.count,
+                        kinds=args.masks, methods=args.methods, out=args.out, model=args.model, settings=settings,
+                        seed=args.seed, batch_size=args.batch_size, method_options=options,
+                        figure_indices=args.figure_indices, progress=not args.quiet and distributed.is_main(),
+                        image_size=args.image_size, channels=args.channels, device=device, shard=shard)
+        index, count = distributed.current_shard(shard)
+    if path is None:
+        print(f"shard {index}/{count}: predictions written to {args.out / 'predictions'}"
+              + ("" if distributed.launched() else "; once every shard is done, run the same command "
+                                                  "without --shard to score and report"))
+        return
     print(path.read_text(), end="")
     print(f"wrote {path}")
 
@@ -397,6 +432,45 @@ def run_sample(args) -> None:
     print(f"wrote {args.count} samples to {args.out}")
 
 
+def add_serve(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="start the local web page: upload, paint the hole, watch G(z) improve, download",
+        description="Start a local web server with one page: upload or pick an image, paint the hole "
+                    "(or pick a mask kind), choose ours or a baseline, and watch G(z) improve while the "
+                    "latent search runs. Requests are queued and run one at a time. " + MASK_HELP + ".",
+    )
+    parser.add_argument("--model", type=Path, help="checkpoint (.safetensors); default: the shipped face model")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
+    parser.add_argument("--max-upload-mb", type=float, default=20.0, help="largest upload in MiB (default 20)")
+    parser.add_argument("--max-pixels", type=int, default=4096 * 4096, help="largest image in pixels")
+    parser.add_argument("--queue-limit", type=int, default=32, help="requests that may wait (more are refused)")
+    parser.add_argument("--iterations", type=int, default=300, help="Adam steps offered by default (page can change)")
+    parser.add_argument("--max-iterations", type=int, default=1500, help="most Adam steps a page may ask for")
+    parser.add_argument("--preset", default="paper", help="search settings: " + ", ".join(PRESET_NAMES))
+    parser.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if available)")
+    parser.set_defaults(run=run_serve)
+
+
+def run_serve(args) -> None:
+    from .api import resolve_model, resolve_settings
+    from .web.app import WebConfig, serve
+
+    if args.max_upload_mb <= 0 or args.max_pixels < 1 or args.queue_limit < 1:
+        raise InpaintError("--max-upload-mb, --max-pixels and --queue-limit must be positive")
+    if not 1 <= args.iterations <= args.max_iterations:
+        raise InpaintError("--iterations must be between 1 and --max-iterations")
+    if not 0 <= args.port <= 65535:
+        raise InpaintError(f"--port must be in 0 … 65535, got {args.port}")
+    settings = resolve_settings(args.preset)
+    model = resolve_model(args.model, pick_device(args.device))  # loaded once, before the server starts
+    config = WebConfig(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
+                       queue_limit=args.queue_limit, max_iterations=args.max_iterations,
+                       default_iterations=args.iterations, settings=settings)
+    serve(model, config, host=args.host, port=args.port, announce=lambda line: print(line, flush=True))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seminpaint",
@@ -411,6 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sample(subparsers)
     add_export(subparsers)
     add_evaluate(subparsers)
+    add_serve(subparsers)
     return parser
 
 

@@ -15,7 +15,14 @@ a finished run can be repeated at no cost:
     OUT/figures/<kind>.png                   grids like the paper's Figs. 6–11
 
 Stages: prepare (1: images and masks), predict (2), score (3), report (4: tables and figures);
-evaluate() runs all four. Mask convention: True / white = missing, to be filled. Every method sees
+evaluate() runs all four.
+
+Shards (docs/distributed.md): predict (and evaluate) can do a share of the work, shard
+(INDEX, COUNT): the chunks k of "ours" with k % COUNT == INDEX and the images i of a baseline
+with i % COUNT == INDEX. Chunks are fixed index ranges seeded by their number, so the files are
+those of an unsharded run. Under torchrun each rank takes shard (rank, world size); processes
+started one by one are given theirs (`--shard INDEX/COUNT`). A shard writes its timings to
+OUT/timings/<method>/<kind>.shard-<INDEX>-of-<COUNT>.json; score() merges them into <kind>.json. Mask convention: True / white = missing, to be filled. Every method sees
 the ground truth with the hole set to 0, so none can read the missing pixels.
 """
 
@@ -36,7 +43,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from . import baselines, metrics
+from . import baselines, distributed, metrics
 from .api import BLEND_MODES, inpaint, resolve_model, resolve_settings
 from .checkpoint import atomic_write
 from .data import load_dataset
@@ -92,6 +99,11 @@ def prediction_path(out: str | Path, method: str, kind: str, index: int) -> Path
 def timing_path(out: str | Path, method: str, kind: str) -> Path:
     """OUT/timings/<method>/<kind>.json."""
     return Path(out) / "timings" / method / f"{kind}.json"
+
+
+def shard_timing_path(out: str | Path, method: str, kind: str, shard: tuple[int, int]) -> Path:
+    """OUT/timings/<method>/<kind>.shard-<INDEX>-of-<COUNT>.json: a shard's timings until score() merges them."""
+    return Path(out) / "timings" / method / f"{kind}.shard-{shard[0]}-of-{shard[1]}.json"
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -351,8 +363,9 @@ def _check_config(out: Path, method: str, config: dict, *, ignore: Sequence[str]
 class Timings:
     """Seconds per image of one method and kind, keyed by index, in OUT/timings/<method>/<kind>.json."""
 
-    def __init__(self, out: Path, method: str, kind: str):
-        self.path = timing_path(out, method, kind)
+    def __init__(self, out: Path, method: str, kind: str, shard: tuple[int, int] = (0, 1)):
+        # A shard of several keeps its own file, so that shards never write the same one.
+        self.path = timing_path(out, method, kind) if shard[1] == 1 else shard_timing_path(out, method, kind, shard)
         self.method, self.kind = method, kind
         self.images: dict[str, dict] = {}
         if self.path.is_file():
@@ -371,6 +384,22 @@ class Timings:
         }))
 
 
+def merge_timings(out: str | Path) -> None:
+    """Fold every shard's timing file into OUT/timings/<method>/<kind>.json and remove it.
+
+    Run by the one process that scores, once every shard is done (a shard's entries are newer
+    than the merged file's, so they win).
+    """
+    folder = Path(out) / "timings"
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.glob("*/*.shard-*-of-*.json")):
+        timings = Timings(Path(out), path.parent.name, path.name.split(".shard-")[0])
+        timings.images.update(_read_json(path).get("images", {}))
+        timings.save()
+        path.unlink()
+
+
 def _ours_options(settings, options: dict) -> tuple[object, str]:
     """SearchSettings (preset or instance, with overrides from options) and the blend mode."""
     options = dict(options)
@@ -383,7 +412,7 @@ def _ours_options(settings, options: dict) -> tuple[object, str]:
 def predict(
     out: str | Path, *, methods: Sequence[str] | str, kinds: Sequence[str] | None = None, count: int | None = None,
     model=None, settings="paper", batch_size: int = 64, method_options: dict | None = None,
-    device=None, root: str | Path | None = None, progress: bool = True,
+    device=None, root: str | Path | None = None, progress: bool = True, shard: tuple[int, int] | None = None,
 ) -> None:
     """Stage 2: write OUT/predictions/<method>/<kind>/<i>.png for every method, kind and image.
 
@@ -400,7 +429,11 @@ def predict(
         default the one recorded by prepare).
     Wall-clock seconds per image go to OUT/timings/<method>/<kind>.json. A method's settings are
     recorded in its config.json; continuing with other settings raises InpaintError.
+    shard: (INDEX, COUNT) to do only chunks k (ours) and images i (baselines) with k or i ≡ INDEX
+        (mod COUNT); default (rank, world size) in a torchrun group, else everything. Timings of
+        a shard go to their own file until score() merges them.
     """
+    shard = distributed.current_shard(shard)
     evaluation = load_set(out)
     out = evaluation.out
     methods = check_methods(methods)
@@ -412,9 +445,9 @@ def predict(
     for method in methods:
         options = dict(method_options.get(method) or {})
         if method == OURS:
-            _predict_ours(evaluation, kinds, count, model, settings, options, batch_size, device, progress)
+            _predict_ours(evaluation, kinds, count, model, settings, options, batch_size, device, progress, shard)
         else:
-            _predict_baseline(evaluation, method, kinds, count, options, root, progress)
+            _predict_baseline(evaluation, method, kinds, count, options, root, progress, shard)
 
 
 def _check_method_options(methods: Sequence[str], method_options: dict | None) -> dict:
@@ -444,7 +477,8 @@ def _corrupted(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(mask[..., None], np.float32(0.0), image).astype(np.float32)
 
 
-def _predict_ours(evaluation, kinds, count, model, settings, options, batch_size, device, progress) -> None:
+def _predict_ours(evaluation, kinds, count, model, settings, options, batch_size, device, progress,
+                  shard=(0, 1)) -> None:
     settings, blend = _ours_options(settings, options)
     model = resolve_model(model, device)
     out = evaluation.out
@@ -455,9 +489,10 @@ def _predict_ours(evaluation, kinds, count, model, settings, options, batch_size
     _check_config(out, OURS_RAW, {**config, "note": "G(ẑ) before blending, written by ours"}, ignore=("model",))
     device_name = str(model.device)
     warmed_up = False
-    chunks = [range(start, min(start + batch_size, count)) for start in range(0, count, batch_size)]
+    chunks = [range(start, min(start + batch_size, count)) for start in range(0, count, batch_size)
+              if distributed.in_shard(start // batch_size, shard)]
     for kind in kinds:
-        timings = Timings(out, OURS, kind)
+        timings = Timings(out, OURS, kind, shard)
         todo = [chunk for chunk in chunks
                 if not all(prediction_path(out, method, kind, index).is_file()
                            for index in chunk for method in (OURS, OURS_RAW))]
@@ -488,10 +523,11 @@ def _predict_ours(evaluation, kinds, count, model, settings, options, batch_size
             timings.save()
 
 
-def _predict_baseline(evaluation, method, kinds, count, options, root, progress) -> None:
+def _predict_baseline(evaluation, method, kinds, count, options, root, progress, shard=(0, 1)) -> None:
     out = evaluation.out
+    indices = [index for index in range(count) if distributed.in_shard(index, shard)]
     if method == "nearest_neighbour" and "references" not in options:
-        if any(not prediction_path(out, method, kind, index).is_file() for kind in kinds for index in range(count)):
+        if any(not prediction_path(out, method, kind, index).is_file() for kind in kinds for index in indices):
             # The train split of the evaluated dataset, kept uint8 (a quarter of float32's memory).
             _check_references(evaluation.split)
             options["references"] = load_dataset(
@@ -502,8 +538,8 @@ def _predict_baseline(evaluation, method, kinds, count, options, root, progress)
         config_options = options
     _check_config(out, method, {"options": config_options})
     for kind in kinds:
-        timings = Timings(out, method, kind)
-        todo = [index for index in range(count) if not prediction_path(out, method, kind, index).is_file()]
+        timings = Timings(out, method, kind, shard)
+        todo = [index for index in indices if not prediction_path(out, method, kind, index).is_file()]
         try:
             for index in tqdm(todo, desc=f"{method} {kind}", unit="img", disable=not progress):
                 mask = evaluation.read_mask(kind, index)
@@ -561,6 +597,7 @@ def score(
     count = evaluation.count if count is None else _check_count(count)
     _check_prepared(evaluation, kinds, count)
     methods = _scored_methods(out, methods)
+    merge_timings(out)
     for method in methods:
         for kind in kinds:
             absent = [i for i in range(count) if not prediction_path(out, method, kind, i).is_file()]
@@ -790,7 +827,8 @@ def evaluate(
     methods: Sequence[str] | None, out: str | Path, model=None, settings="paper", seed: int = 0,
     batch_size: int = 64, method_options: dict | None = None, figure_indices: Sequence[int] | None = None,
     progress: bool = True, image_size: int | None = None, channels: int | None = None, device=None,
-) -> Path:
+    shard: tuple[int, int] | None = None,
+) -> Path | None:
     """Run the four stages into OUT and return the path of OUT/results.md.
 
     dataset, root, split: as for data.load_dataset; the first `count` images are evaluated with
@@ -799,6 +837,12 @@ def evaluate(
     or None (the shipped model), used only by "ours"; settings: a preset name or SearchSettings.
     image_size, channels: default the model's when "ours" is asked for, else 64 and 3.
     method_options: {method: {option: value}}. Everything already in OUT is reused.
+
+    Shards: in a torchrun group of N > 1 processes, rank 0 prepares, every rank predicts its
+    shard (rank, N), and after a barrier rank 0 scores and reports; the other ranks return None.
+    With an explicit shard=(INDEX, COUNT) (processes started one by one) this process prepares
+    and predicts its share only and returns None: a later call without a shard, once every shard
+    is done, finds all predictions and scores them.
     """
     count = _check_count(count)
     batch_size = _check_count(batch_size, "batch_size")
@@ -817,9 +861,18 @@ def evaluate(
     channels = 3 if channels is None else channels
     if figure_indices is not None:
         _figure_indices(figure_indices, count)
-    prepare(dataset=dataset, root=root, split=split, count=count, kinds=kinds, out=out, seed=seed,
-            image_size=image_size, channels=channels, progress=progress)
+    shard = distributed.current_shard(shard)
+    group = distributed.is_active()
+    if not group or distributed.is_main():  # in a group rank 0 prepares; the others wait for it
+        prepare(dataset=dataset, root=root, split=split, count=count, kinds=kinds, out=out, seed=seed,
+                image_size=image_size, channels=channels, progress=progress)
+    distributed.barrier()
     predict(out, methods=methods, kinds=kinds, count=count, model=model, settings=settings,
-            batch_size=batch_size, method_options=method_options, device=device, root=root, progress=progress)
+            batch_size=batch_size, method_options=method_options, device=device, root=root, progress=progress,
+            shard=shard)
+    if shard[1] > 1:
+        distributed.barrier()  # every rank's predictions are in OUT
+        if not (group and distributed.is_main()):
+            return None
     score(out, methods=methods, kinds=kinds, count=count, progress=progress)
     return report(out, figure_indices=figure_indices)

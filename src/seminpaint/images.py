@@ -6,9 +6,16 @@ Arrays in the public API are numpy, (H, W) for gray or (H, W, C) for colour, eit
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+import struct
+import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
+import png
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -30,32 +37,149 @@ def auto_mode(image: Image.Image) -> str:
 
 
 def read_image(path: str | Path, *, mode: str | None = "RGB") -> np.ndarray:
-    """Read an image file as uint8: (H, W, 3) for mode "RGB", (H, W) for "L", (H, W, 4) for "RGBA".
+    """Read an image file: (H, W, 3) for mode "RGB", (H, W) for "L", (H, W, 4) for "RGBA", as uint8.
 
-    mode="auto" keeps gray as gray and transparency as RGBA (auto_mode); None keeps the stored
-    mode. EXIF orientation is applied. A missing file or one that is not an image raises InpaintError.
+    mode="auto" keeps gray as gray and transparency as RGBA (auto_mode), and keeps a 16-bit PNG
+    or TIFF at 16 bits: uint16 (H, W), (H, W, 3) or (H, W, 4) (to_float maps it to [0, 1]; save it
+    back with save_image(..., bits=16)). None keeps the stored mode. EXIF orientation is applied.
+    A missing file, one that is not an image, a truncated one, or one of more than MAX_PIXELS
+    pixels (a decompression bomb) raises InpaintError.
     """
     path = Path(path)
     if not path.is_file():
         raise InpaintError(f"image not found: {path}")
     try:
-        with Image.open(path) as image:
+        with quiet_reading(), Image.open(path) as image:
             if image.width * image.height > MAX_PIXELS:
-                raise InpaintError(f"{path} is too large ({image.width}×{image.height} pixels)")
+                raise InpaintError(f"{path} is too large ({image.width}×{image.height} pixels; "
+                                   f"at most {MAX_PIXELS:,} are read)")
+            deep = _read_16_bit(path, image)
+            if deep is not None:
+                deep = exif_orient(deep, image.getexif().get(ORIENTATION_TAG, 1))
+                return _deep_to_mode(deep, mode)
             image = ImageOps.exif_transpose(image)
             if mode == "auto":
                 image = image.convert(auto_mode(image))
             elif mode is not None:
                 image = image.convert(mode)
             return np.asarray(image).copy()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        if isinstance(error, InpaintError):
-            raise
+    except InpaintError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, IndexError, KeyError, struct.error,
+            zlib.error, Image.DecompressionBombError, MemoryError) as error:
         raise InpaintError(f"{path} is not a readable image ({type(error).__name__})") from None
 
 
+ORIENTATION_TAG = 0x0112
+
+
+@contextlib.contextmanager
+def quiet_reading():
+    """No warnings from PIL and no log lines from tifffile while a file is read: on a damaged file
+    they would only repeat, on extra lines, what the InpaintError then says."""
+    logger = logging.getLogger("tifffile")
+    disabled, logger.disabled = logger.disabled, True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.disabled = disabled
+
+
+def exif_orient(array: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1–8) to an (H, W, ...) array, as PIL.ImageOps.exif_transpose does."""
+    transforms = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+        8: lambda a: np.rot90(a, 1),
+    }
+    transform = transforms.get(orientation)
+    return np.ascontiguousarray(transform(array)) if transform else array
+
+
+def _read_16_bit(path: Path, image: Image.Image) -> np.ndarray | None:
+    """A 16-bit PNG or TIFF as uint16 (H, W) or (H, W, C); None for anything else (read by PIL)."""
+    if image.format == "PNG":
+        return read_png16(path)
+    if image.format == "TIFF" and set(np.atleast_1d(image.tag_v2.get(258, 8))) == {16}:
+        import tifffile
+
+        array = tifffile.imread(path)
+        if array.dtype != np.uint16 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] > 4):
+            return None
+        return array
+    return None
+
+
+def _deep_to_mode(array: np.ndarray, mode: str | None) -> np.ndarray:
+    """uint16 (H, W) or (H, W, C) → what read_image returns for `mode` (uint16 for "auto" and None)."""
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    if array.ndim == 3 and channels == 1:
+        array, channels = array[..., 0], 1
+    if channels == 2:  # gray + alpha → RGBA
+        array = np.concatenate([np.repeat(array[..., :1], 3, axis=2), array[..., 1:]], axis=2)
+    if mode in ("auto", None):
+        return array
+    eight = ((array.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    pil_mode = {1: "L", 3: "RGB", 4: "RGBA"}[1 if eight.ndim == 2 else eight.shape[2]]
+    return np.asarray(Image.fromarray(eight, pil_mode).convert(mode)).copy()
+
+
+PNG_SIGNATURE = png.signature
+
+
+def read_png16(path: str | Path) -> np.ndarray | None:
+    """A 16-bit PNG (gray, gray+alpha, RGB, RGBA) as uint16 (H, W, C), decoded by pypng, as PIL reads
+    16-bit colour at 8 bits. None for any other PNG, or one with a tRNS colour (PIL reads those, at
+    8 bits). The size is checked from the header before decoding; a corrupt or truncated file raises
+    InpaintError."""
+    try:
+        with open(path, "rb") as file:
+            reader = png.Reader(file=file)
+            reader.validate_signature()
+            reader.process_chunk()  # IHDR, which must come first
+            if getattr(reader, "bitdepth", None) != 16:
+                return None
+            width, height, planes = reader.width, reader.height, reader.planes
+            if width * height > MAX_PIXELS or width == 0 or height == 0:
+                raise InpaintError(f"{path} is too large or empty ({width}×{height} pixels)")
+            reader.preamble()
+            if reader.trns is not None:
+                return None
+            rows = [np.frombuffer(row, dtype=np.uint16) for row in reader.read()[2]]
+    except (png.Error, EOFError, zlib.error) as error:
+        raise InpaintError(f"{path} is not a readable image ({type(error).__name__})") from None
+    if len(rows) != height:
+        raise InpaintError(f"{path} is truncated or corrupt ({len(rows)} of {height} rows)")
+    return np.stack(rows).reshape(height, width, planes)
+
+
+def write_png16(path: str | Path, image: np.ndarray) -> None:
+    """Write uint16 (H, W) or (H, W, C), C in 1–4, as a 16-bit PNG."""
+    Path(path).write_bytes(png16_bytes(image))
+
+
+def png16_bytes(image: np.ndarray) -> bytes:
+    """uint16 (H, W) or (H, W, C), C in 1–4 → the bytes of a 16-bit PNG file."""
+    image = np.asarray(image, dtype=np.uint16)
+    height, width = image.shape[:2]
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    writer = png.Writer(width, height, greyscale=channels < 3, alpha=channels in (2, 4), bitdepth=16,
+                        compression=6)
+    rows = image.astype(">u2").reshape(height, -1).view(np.uint8)
+    buffer = io.BytesIO()
+    writer.write_packed(buffer, (row.tobytes() for row in rows))
+    return buffer.getvalue()
+
+
 def to_float(image: np.ndarray) -> np.ndarray:
-    """uint8 [0, 255] or float [0, 1] → float32 [0, 1], same shape; anything else raises InpaintError."""
+    """uint8 [0, 255], uint16 [0, 65535] or float [0, 1] → float32 [0, 1], same shape; anything else
+    raises InpaintError."""
     image = np.asarray(image)
     if image.dtype == np.uint8:
         return image.astype(np.float32) / 255.0
@@ -69,7 +193,7 @@ def to_float(image: np.ndarray) -> np.ndarray:
                 f"float image values must lie in [0, 1], got [{image.min():.3g}, {image.max():.3g}]"
             )
         return image.astype(np.float32)
-    raise InpaintError(f"image dtype must be uint8 or float in [0, 1], got {image.dtype}")
+    raise InpaintError(f"image dtype must be uint8 or float in [0, 1] (or uint16), got {image.dtype}")
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -91,14 +215,51 @@ def from_tensor(images: torch.Tensor) -> np.ndarray:
     return ((images.permute(0, 2, 3, 1).numpy() + 1.0) / 2.0).astype(np.float32)
 
 
-def save_image(path: str | Path, image: np.ndarray) -> None:
-    """Write (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), uint8 or float [0, 1], to `path`."""
+def to_uint16(image: np.ndarray) -> np.ndarray:
+    """float [0, 1] → uint16 [0, 65535], rounded, same shape; uint8 is scaled by 257."""
     image = np.asarray(image)
-    if image.dtype != np.uint8:
-        image = to_uint8(image)
+    if image.dtype == np.uint16:
+        return image
+    if image.dtype == np.uint8:
+        return image.astype(np.uint16) * 257
+    return np.clip(np.rint(np.asarray(image, dtype=np.float64) * 65535.0), 0, 65535).astype(np.uint16)
+
+
+SIXTEEN_BIT_SUFFIXES = {".png", ".tif", ".tiff"}
+
+
+def output_bits(image: np.ndarray, path: str | Path) -> int:
+    """16 when `image` (as read) is uint16 and `path` can hold 16 bits (PNG, TIFF), else 8."""
+    return 16 if np.asarray(image).dtype == np.uint16 and Path(path).suffix.lower() in SIXTEEN_BIT_SUFFIXES else 8
+
+
+def save_image(path: str | Path, image: np.ndarray, *, bits: int = 8) -> None:
+    """Write (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), uint8, uint16 or float [0, 1], to `path`.
+
+    bits: 8 (any format PIL writes) or 16 (PNG or TIFF only).
+    """
+    image = np.asarray(image)
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     path = Path(path)
+    if bits == 16:
+        if path.suffix.lower() not in SIXTEEN_BIT_SUFFIXES:
+            raise InpaintError(f"16-bit images are written as PNG or TIFF, not {path.suffix or 'no suffix'}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image = to_uint16(image)
+        if path.suffix.lower() == ".png":
+            write_png16(path, image)
+        else:
+            import tifffile
+
+            tifffile.imwrite(path, image, photometric="minisblack" if image.ndim == 2 else "rgb")
+        return
+    if bits != 8:
+        raise InpaintError(f"bits must be 8 or 16, got {bits!r}")
+    if image.dtype == np.uint16:
+        image = ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = to_uint8(image)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(path)
 

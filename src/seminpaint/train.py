@@ -6,6 +6,16 @@ Run directory layout:
     checkpoint.safetensors     latest training checkpoint (G, D, Adam states, RNG, progress)
     epochs/epoch_NNN.safetensors   G and D after each epoch (for choosing the best epoch)
     samples/step_NNNNNNN.png   8×8 grid of G(z) for a fixed z, written with each checkpoint
+
+Several processes (torchrun, see docs/distributed.md): with a global batch of B images and N
+processes, every process draws the same epoch permutation, flips and z for the whole batch (from
+the same seeds), and process r trains on rows [r·B/N, (r+1)·B/N) of it. G and D are wrapped in
+DistributedDataParallel, which averages the gradients of the per-process mean losses, i.e. the
+gradient of the mean loss over the global batch, and their BatchNorm layers normalise with the
+global batch's statistics (distributed.GlobalBatchNorm2d). One step is thus one step of the
+single-process recipe (same batch, same learning rate, same random numbers) up to floating-point
+rounding. Rank 0 alone writes the run folder; every rank resumes from its checkpoint, so the
+folder must be on storage every machine sees, and a run may be resumed with another N.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from . import distributed
 from .checkpoint import Checkpoint, build_networks, read_checkpoint, save_checkpoint
 from .dcgan import DCGANConfig, Discriminator, Generator, init_weights, sample_latent
 from .errors import InpaintError
@@ -88,6 +99,11 @@ def train(
 
     Returns the path of the latest checkpoint. With overwrite=True an existing run is started over.
     The image size and channel count of `model_config` must match the images.
+
+    Inside a process group of N > 1 processes (distributed.init(), e.g. under torchrun) every
+    process calls train() with the same images and arguments; each trains on its B/N rows of
+    every global batch of B = config.batch_size images (B must be divisible by N), and rank 0
+    alone writes checkpoints, samples and the log. `device` is this process's device.
     """
     run_dir = Path(run_dir)
     checkpoint_path = run_dir / CHECKPOINT_NAME
@@ -102,6 +118,14 @@ def train(
         )
     if count < config.batch_size:
         raise InpaintError(f"need at least one batch of {config.batch_size} images, got {count}")
+    world, rank = distributed.world_size(), distributed.rank()
+    if config.batch_size % world:
+        raise InpaintError(f"the batch of {config.batch_size} images does not split evenly over {world} "
+                           f"processes; choose a batch size divisible by {world}")
+    local_batch = config.batch_size // world  # this process's rows of every global batch
+    rows = slice(rank * local_batch, (rank + 1) * local_batch)
+    main = rank == 0
+    progress = progress and main
 
     generator, discriminator = Generator(model_config), Discriminator(model_config)
     init_generator = torch.Generator().manual_seed(config.seed)
@@ -127,6 +151,10 @@ def train(
         epoch, step_in_epoch, step = (checkpoint.training[k] for k in ("epoch", "step_in_epoch", "step"))
         if progress:
             print(f"resuming {checkpoint_path} at epoch {epoch + 1}, step {step}")
+    # Every rank must start from the same place (the run folder must be shared by all machines);
+    # this also keeps rank 0 from writing a checkpoint before the others have read theirs.
+    distributed.all_equal((epoch, step_in_epoch, step), f"where to start (epoch, step in epoch, step) "
+                          f"from {checkpoint_path}; is the run folder on storage every machine sees?")
 
     generator.to(device).train()
     discriminator.to(device).train()
@@ -134,6 +162,10 @@ def train(
     memory_format = torch.channels_last if use_bf16 else torch.contiguous_format
     generator.to(memory_format=memory_format)
     discriminator.to(memory_format=memory_format)
+    run_generator, run_discriminator = generator, discriminator  # what the steps call
+    if world > 1:  # BatchNorm over the global batch; the optimisers hold the same Parameter objects
+        run_generator = distributed.data_parallel(generator, device)
+        run_discriminator = distributed.data_parallel(discriminator, device)
     device_type = torch.device(device).type
     autocast = (lambda: torch.autocast(device_type, dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext
     data = torch.from_numpy(images).permute(0, 3, 1, 2)  # uint8 (N, C, H, W)
@@ -146,7 +178,7 @@ def train(
                  **optimizer_tensors("optimizer.discriminator", optimizer_d),
                  "rng.train": rng.get_state()}
         progress_state = dict(epoch=epoch_, step_in_epoch=step_in_epoch_, step=step,
-                              train_config=asdict(config), images=count)
+                              train_config=asdict(config), images=count, processes=world)
         save_checkpoint(checkpoint_path, model_config, generator, discriminator,
                         extra_tensors=extra, training=progress_state)
         generator.eval()
@@ -155,12 +187,13 @@ def train(
         generator.train()
         save_image(run_dir / "samples" / f"step_{step:07d}.png", make_grid(samples))
 
-    real_label = torch.ones(config.batch_size, device=device)
-    fake_label = torch.zeros(config.batch_size, device=device)
+    real_label = torch.ones(local_batch, device=device)
+    fake_label = torch.zeros(local_batch, device=device)
     log_path = run_dir / "log.jsonl"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if overwrite and log_path.exists():
-        log_path.unlink()
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if overwrite and log_path.exists():
+            log_path.unlink()
     try:
         while epoch < config.epochs:
             order = batch_order(count, config.seed, epoch)
@@ -168,22 +201,25 @@ def train(
                        desc=f"epoch {epoch + 1}/{config.epochs}", unit="step")
             started, done_images, sums = time.perf_counter(), 0, np.zeros(3)
             while step_in_epoch < steps_per_epoch:
+                # The global batch's images, flips and z, drawn alike on every rank; this rank's rows.
                 index = order[step_in_epoch * config.batch_size:(step_in_epoch + 1) * config.batch_size]
-                real = data[index].to(device).float().div_(127.5).sub_(1.0)
-                flip = torch.rand(config.batch_size, generator=rng) < 0.5  # random horizontal flips
+                real = data[index[rows]].to(device).float().div_(127.5).sub_(1.0)
+                flip = (torch.rand(config.batch_size, generator=rng) < 0.5)[rows]  # random horizontal flips
                 real[flip] = real[flip].flip(-1)
                 real = real.contiguous(memory_format=memory_format)
-                z = sample_latent(config.batch_size, model_config.latent_dim, generator=rng).to(device)
+                z = sample_latent(config.batch_size, model_config.latent_dim, generator=rng)[rows].to(device)
 
                 # D step: maximise log D(x) + log(1 − D(G(z)))   (Eq. 1)
                 with autocast():
-                    fake = generator(z)
-                    loss_d = (F.binary_cross_entropy_with_logits(discriminator(real).float(), real_label)
-                              + F.binary_cross_entropy_with_logits(discriminator(fake.detach()).float(), fake_label))
+                    fake = run_generator(z)
+                    loss_d = (F.binary_cross_entropy_with_logits(run_discriminator(real).float(), real_label)
+                              + F.binary_cross_entropy_with_logits(run_discriminator(fake.detach()).float(),
+                                                                   fake_label))
                 optimizer_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 optimizer_d.step()
                 # G step: the non-saturating form, maximise log D(G(z)) (Goodfellow et al.)
+                # D is called without its DDP wrapper: only G's gradients are wanted (and averaged).
                 with autocast():
                     logit_fake = discriminator(fake).float()
                     loss_g = F.binary_cross_entropy_with_logits(logit_fake, real_label)
@@ -194,15 +230,19 @@ def train(
                 step += 1
                 step_in_epoch += 1
                 done_images += config.batch_size
-                sums += (loss_d.item(), loss_g.item(), torch.sigmoid(logit_fake).mean().item())
+                values = torch.stack([loss_d.detach(), loss_g.detach(), torch.sigmoid(logit_fake.detach()).mean()])
+                values = distributed.mean_over_ranks(values.float()).cpu().numpy()  # the global batch's
+                sums += values
                 bar.update(1)
                 bar.set_postfix(img_s=f"{done_images / (time.perf_counter() - started):.0f}",
-                                loss_d=f"{loss_d.item():.3f}", loss_g=f"{loss_g.item():.3f}")
-                if step % config.checkpoint_every == 0 and step_in_epoch < steps_per_epoch:
+                                loss_d=f"{values[0]:.3f}", loss_g=f"{values[1]:.3f}")
+                if main and step % config.checkpoint_every == 0 and step_in_epoch < steps_per_epoch:
                     save(epoch, step_in_epoch)
             bar.close()
             seconds = time.perf_counter() - started
             epoch, step_in_epoch = epoch + 1, 0
+            if not main:
+                continue
             save(epoch, 0)
             save_checkpoint(run_dir / "epochs" / f"epoch_{epoch:03d}.safetensors",
                             model_config, generator, discriminator, training=dict(epoch=epoch, step=step))
@@ -214,6 +254,7 @@ def train(
                                           d_of_fake=round(mean[2], 4))) + "\n")
     except KeyboardInterrupt:
         # A step may be half done here, so nothing is saved: the last checkpoint is consistent.
-        print(f"\ninterrupted at step {step}; run the same command to resume from {checkpoint_path}")
+        if main:
+            print(f"\ninterrupted at step {step}; run the same command to resume from {checkpoint_path}")
         raise
     return checkpoint_path

@@ -1,0 +1,575 @@
+"""The web app: one page to upload (or pick) an image, draw the hole, inpaint, and watch G(z) improve.
+
+Flask, one page (templates/index.html, static/app.js, static/style.css; plain HTML and canvas, no
+build step). Routes, all JSON unless said otherwise:
+
+    GET  /                          the page
+    GET  /api/info                  model, methods, mask kinds, samples, limits
+    POST /api/upload                multipart `file` → {id, width, height, bits}; size-limited and
+                                    checked for being an image before anything else
+    GET  /api/images/<id>.png       an uploaded image as the page draws it (EXIF applied, 8-bit PNG)
+    GET  /api/mask?kind=&width=&height=&seed=   a mask of one of the paper's kinds (PNG, white = missing)
+    POST /api/inpaint               {image, mask (PNG data URL, white = missing), method, iterations,
+                                    seed} → {job, position}; 503 when the queue is full
+    GET  /api/jobs/<id>             the job's state (queued + position, running + step, done, failed)
+    GET  /api/jobs/<id>/events      Server-Sent Events: queued, progress (step, loss, G(z) preview
+                                    as a PNG data URL), done, failed
+    GET  /api/jobs/<id>/result.png  the result at the input's size and bit depth (?download=1 to save)
+    GET  /api/jobs/<id>/mask.png    the mask that was used
+
+Jobs run one at a time on a single worker thread (JobQueue): requests that arrive meanwhile wait,
+and each knows its place in the queue. The model is loaded once, before the server starts. A job
+that fails reports its message to the page; the server keeps running. Mask convention: white =
+missing, to be filled.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import io
+import itertools
+import json
+import math
+import os
+import secrets
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from flask import Flask, Response, jsonify, render_template, request
+from PIL import Image, UnidentifiedImageError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from ..api import inpaint, prepare
+from ..baselines import METHODS, fill
+from ..errors import InpaintError
+from ..images import from_tensor, png16_bytes, read_image, to_float, to_tensor, to_uint8, to_uint16
+from ..latent import PAPER, SearchSettings
+from ..losses import context_loss, importance_weights, prior_loss
+from ..masks import MASK_KINDS, make_mask
+from ..model import GenerativeModel
+
+# Baselines a user can pick on the page (nearest_neighbour needs a reference set, so it is left out).
+WEB_BASELINES = tuple(name for name in METHODS if name != "nearest_neighbour")
+METHOD_LABELS = {
+    "ours": "ours — semantic inpainting (GAN latent search + Poisson blend)",
+    "mean": "mean colour", "biharmonic": "biharmonic", "tv": "total variation",
+    "low_rank": "low rank", "patchmatch": "PatchMatch", "telea": "Telea (OpenCV)",
+    "navier_stokes": "Navier–Stokes (OpenCV)",
+}
+
+
+@dataclass
+class WebConfig:
+    """Limits of a server. max_upload_bytes: largest request body (Flask MAX_CONTENT_LENGTH).
+    max_pixels: largest image accepted. queue_limit: jobs waiting at most (more get 503).
+    max_iterations / default_iterations: Adam steps a page may ask for. previews: G(z) previews
+    sent per job (at most). keep_jobs / keep_images: finished jobs and uploads kept in memory.
+    """
+
+    max_upload_bytes: int = 20 * 2**20
+    max_pixels: int = 4096 * 4096
+    queue_limit: int = 32
+    max_iterations: int = 1500
+    default_iterations: int = 300
+    settings: SearchSettings = PAPER
+    previews: int = 40
+    keep_jobs: int = 64
+    keep_images: int = 16
+
+
+@dataclass
+class Job:
+    """One inpainting request and what has become of it."""
+
+    id: str
+    image_id: str
+    image: np.ndarray      # as read: uint8 or uint16, (H, W), (H, W, 3) or (H, W, 4)
+    mask: np.ndarray       # bool (H, W), True = missing
+    method: str
+    iterations: int
+    seed: int
+    state: str = "queued"  # queued → running → done | failed
+    position: int = 0      # place in the queue while queued (1 = next)
+    step: int = 0
+    loss: float | None = None
+    preview: str | None = None  # data URL of the latest G(z)
+    message: str | None = None  # what went wrong, for the page
+    result: bytes | None = None  # PNG
+    created: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    version: int = 0
+
+    def snapshot(self) -> dict:
+        info = {"job": self.id, "state": self.state, "method": self.method, "iterations": self.iterations,
+                "step": self.step}
+        if self.state == "queued":
+            info["position"] = self.position
+        if self.loss is not None:
+            info["loss"] = self.loss
+        if self.state == "done":
+            info["result"] = f"/api/jobs/{self.id}/result.png"
+            info["seconds"] = round((self.finished or 0) - self.created, 3)
+        if self.state == "failed":
+            info["message"] = self.message
+        return info
+
+
+class QueueFull(InpaintError):
+    """Too many jobs wait already (HTTP 503)."""
+
+
+class JobQueue:
+    """Runs jobs one at a time on a single worker thread, in arrival order.
+
+    submit() refuses (InpaintError) when `limit` jobs already wait. Every change to any job
+    bumps its version and wakes the waiters (wait_for_change), which stream it to the pages.
+    """
+
+    def __init__(self, run: Callable[["Job", Callable[[], None]], bytes], *, limit: int, keep: int):
+        self._run, self.limit, self.keep = run, limit, keep
+        self.jobs: dict[str, Job] = {}
+        self.waiting: collections.deque[Job] = collections.deque()
+        self.changed = threading.Condition()
+        self.completed = 0
+        self._worker = threading.Thread(target=self._work, name="seminpaint-worker", daemon=True)
+        self._worker.start()
+
+    def submit(self, job: Job) -> Job:
+        with self.changed:
+            if len(self.waiting) >= self.limit:
+                raise QueueFull(f"the server is busy: {len(self.waiting)} requests are waiting; try again soon")
+            self.jobs[job.id] = job
+            self.waiting.append(job)
+            job.position = len(self.waiting)
+            self._forget_old()
+            self.changed.notify_all()
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self.changed:
+            return self.jobs.get(job_id)
+
+    def touch(self, job: Job, **changes) -> None:
+        """Change a job's fields and wake whoever streams it."""
+        with self.changed:
+            for name, value in changes.items():
+                setattr(job, name, value)
+            job.version += 1
+            self.changed.notify_all()
+
+    def wait_for_change(self, job: Job, seen: int, timeout: float) -> int:
+        """Block until job.version > seen (or timeout); return the current version."""
+        with self.changed:
+            self.changed.wait_for(lambda: job.version > seen, timeout=timeout)
+            return job.version
+
+    def _work(self) -> None:
+        while True:
+            with self.changed:
+                self.changed.wait_for(lambda: bool(self.waiting))
+                job = self.waiting.popleft()
+                job.state, job.position = "running", 0
+                job.version += 1
+                for place, waiting in enumerate(self.waiting, start=1):
+                    waiting.position = place
+                    waiting.version += 1
+                self.changed.notify_all()
+            try:
+                result = self._run(job, lambda **changes: self.touch(job, **changes))
+                self.touch(job, state="done", result=result, finished=time.monotonic())
+            except InpaintError as error:
+                self.touch(job, state="failed", message=str(error), finished=time.monotonic())
+            except Exception as error:  # noqa: BLE001 - one bad job must not stop the worker
+                message = f"inpainting failed unexpectedly ({type(error).__name__}: {error})"
+                self.touch(job, state="failed", message=message, finished=time.monotonic())
+            with self.changed:
+                self.completed += 1
+
+    def _forget_old(self) -> None:
+        finished = [j for j in self.jobs.values() if j.state in ("done", "failed")]
+        for job in sorted(finished, key=lambda j: j.created)[:max(0, len(finished) - self.keep)]:
+            del self.jobs[job.id]
+
+
+class ImageStore:
+    """Uploaded images by id, the oldest forgotten past `keep`; samples are kept for good."""
+
+    def __init__(self, keep: int):
+        self.keep = keep
+        self.images: collections.OrderedDict[str, np.ndarray] = collections.OrderedDict()
+        self.pinned: dict[str, np.ndarray] = {}
+        self.lock = threading.Lock()
+
+    def add(self, image: np.ndarray, *, name: str | None = None) -> str:
+        with self.lock:
+            if name is not None:
+                self.pinned[name] = image
+                return name
+            image_id = secrets.token_hex(8)
+            self.images[image_id] = image
+            while len(self.images) > self.keep:
+                self.images.popitem(last=False)
+            return image_id
+
+    def get(self, image_id: str) -> np.ndarray | None:
+        with self.lock:
+            return self.pinned.get(image_id, self.images.get(image_id))
+
+
+def sample_images() -> dict[str, np.ndarray]:
+    """Pictures to try the page with, all shipped inside scikit-image (nothing is downloaded)."""
+    from skimage import data
+
+    astronaut = data.astronaut()
+    lfw = data.lfw_subset()
+    samples = {
+        "astronaut (512×512)": astronaut,
+        "astronaut face (160×160)": astronaut[30:190, 140:300],
+    }
+    for index in (0, 3):
+        gray = Image.fromarray(np.rint(lfw[index] * 255).astype(np.uint8)).resize((64, 64), Image.Resampling.BICUBIC)
+        samples[f"LFW face {index} (64×64, gray)"] = np.asarray(gray)
+    return samples
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """uint8 / float (H, W[, C]) → 8-bit PNG bytes; uint16 → 16-bit PNG bytes."""
+    image = np.asarray(image)
+    if image.dtype == np.uint16:
+        return png16_bytes(image)
+    if image.dtype != np.uint8:
+        image = to_uint8(image)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def data_url(image: np.ndarray) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
+
+
+def decode_upload(data: bytes, *, max_pixels: int) -> np.ndarray:
+    """Bytes of an uploaded file → the image as read_image(mode="auto") reads it, or InpaintError.
+
+    First PIL's verify() on the header and structure (cheap, decodes no pixels), then the pixel
+    limit, then the full read (EXIF orientation applied, 16-bit kept).
+    """
+    if not data:
+        raise InpaintError("the upload is empty")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            size = probe.size
+            probe.verify()
+    except Image.DecompressionBombError:
+        raise InpaintError(f"the image is far too large (more than {Image.MAX_IMAGE_PIXELS:,} pixels); "
+                           f"this server takes at most {max_pixels:,}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, IndexError, KeyError, MemoryError, EOFError):
+        raise InpaintError("the upload is not an image this server can read (PNG, JPEG, TIFF, BMP, GIF, WebP)") from None
+    if size[0] * size[1] > max_pixels or min(size) < 1:
+        raise InpaintError(f"the image is {size[0]}×{size[1]} pixels; this server takes at most {max_pixels:,}")
+    handle, temporary = tempfile.mkstemp(prefix="seminpaint-upload-")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        try:
+            image = read_image(temporary, mode="auto")
+        except InpaintError:
+            raise InpaintError("the upload is not a readable image (it may be truncated or corrupt)") from None
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    if image.ndim == 3 and image.shape[2] not in (3, 4):
+        raise InpaintError(f"images with {image.shape[2]} channels are not supported")
+    return image
+
+
+def decode_mask(text: str, shape: tuple[int, int]) -> np.ndarray:
+    """A PNG data URL (white = missing) → bool (H, W); it must have the image's size."""
+    prefix = "data:image/png;base64,"
+    if not isinstance(text, str) or not text.startswith(prefix):
+        raise InpaintError("the mask must be a PNG data URL (white = missing)")
+    try:
+        data = base64.b64decode(text[len(prefix):], validate=True)
+        with Image.open(io.BytesIO(data)) as probe:
+            probe.verify()
+        with Image.open(io.BytesIO(data)) as image:
+            if image.size != (shape[1], shape[0]):
+                raise InpaintError(f"the mask is {image.width}×{image.height} but the image is {shape[1]}×{shape[0]}")
+            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:  # transparent = known
+                image = Image.alpha_composite(Image.new("RGBA", image.size, (0, 0, 0, 255)), image.convert("RGBA"))
+            return np.asarray(image.convert("L")) > 127
+    except InpaintError:
+        raise
+    except (ValueError, UnidentifiedImageError, OSError, SyntaxError, EOFError, Image.DecompressionBombError):
+        raise InpaintError("the mask is not a readable PNG image") from None
+
+
+class JobNotFound(Exception):
+    """A job id the queue does not know (never was, or forgotten)."""
+
+
+class Inpainter:
+    """Runs one job: ours (with live G(z) previews) or a baseline, at the image's full size."""
+
+    def __init__(self, model: GenerativeModel, config: WebConfig):
+        self.model, self.config = model, config
+
+    def __call__(self, job: Job, report: Callable[..., None]) -> bytes:
+        image = job.image
+        if job.method == "ours":
+            filled = self.ours(job, report)
+        else:
+            colour = to_float(image)
+            alpha = colour[..., 3:] if colour.ndim == 3 and colour.shape[2] == 4 else None
+            if alpha is not None:
+                colour = colour[..., :3]
+            filled = fill(job.method, colour, job.mask)
+            if alpha is not None:
+                filled = np.concatenate([filled, alpha], axis=-1)
+        if image.dtype == np.uint16:
+            out = to_uint16(filled)
+        else:
+            out = to_uint8(filled)
+        out = np.where(job.mask[..., None] if out.ndim == 3 else job.mask, out, image)  # known pixels exactly
+        return png_bytes(out)
+
+    def ours(self, job: Job, report: Callable[..., None]) -> np.ndarray:
+        settings = self.config.settings.with_options(iterations=job.iterations)
+        prepared = prepare(job.image, job.mask, self.model)  # what the search compares G(z) with
+        device = self.model.device
+        target = to_tensor(prepared.small_images).to(device)
+        weights = importance_weights(torch.from_numpy(prepared.small_masks).to(device), settings.window)
+        every = max(1, math.ceil(job.iterations / self.config.previews))
+        last = [0.0]
+
+        def callback(step: int, z: torch.Tensor) -> None:
+            if step % every and step != job.iterations:
+                return
+            now = time.monotonic()
+            if now - last[0] < 0.1 and step != job.iterations:
+                return
+            last[0] = now
+            with torch.no_grad():
+                latent = z[:1].detach()
+                generated = self.model.generator(latent)
+                loss = context_loss(generated, target, weights)
+                if settings.prior_weight > 0 and self.model.discriminator is not None:
+                    loss = loss + prior_loss(self.model.discriminator(generated), weight=settings.prior_weight,
+                                             form=settings.prior_form)
+            preview = from_tensor(generated)[0]
+            report(step=step, loss=round(float(loss[0]), 4), preview=data_url(preview[..., 0] if preview.shape[2] == 1 else preview))
+
+        result = inpaint(job.image, job.mask, model=self.model, settings=settings,
+                         generator=torch.Generator().manual_seed(job.seed), callback=callback)
+        return result.image
+
+
+def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
+               samples: dict[str, np.ndarray] | None = None) -> Flask:
+    """The Flask app around a loaded model. samples: name → image (default: sample_images())."""
+    config = config or WebConfig()
+    here = Path(__file__).parent
+    app = Flask(__name__, template_folder=str(here / "templates"), static_folder=str(here / "static"))
+    app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes
+    store = ImageStore(config.keep_images)
+    queue = JobQueue(Inpainter(model, config), limit=config.queue_limit, keep=config.keep_jobs)
+    sample_ids = {}
+    for name, image in (sample_images() if samples is None else samples).items():
+        sample_ids[name] = store.add(image, name="sample-" + str(len(sample_ids)))
+    counter = itertools.count(1)
+    app.extensions["seminpaint"] = {"queue": queue, "store": store, "config": config, "model": model}
+    channels, height, width = model.image_shape
+
+    def fail(message: str, status: int = 400):
+        return jsonify(error=message), status
+
+    @app.errorhandler(InpaintError)
+    def inpaint_error(error):
+        return fail(str(error), 503 if isinstance(error, QueueFull) else 400)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(error):
+        return fail(f"the upload is too large (at most {config.max_upload_bytes / 2**20:g} MiB)", 413)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        return fail(f"{error.code} {error.name}: {error.description}", error.code)
+
+    @app.errorhandler(Exception)
+    def unexpected(error):  # the server keeps running; the page gets a message
+        app.logger.exception("unexpected error")
+        return fail(f"the server could not handle this request ({type(error).__name__})", 500)
+
+    @app.get("/")
+    def index():
+        return render_template("index.html")
+
+    @app.get("/api/info")
+    def info():
+        methods = [{"name": "ours", "label": METHOD_LABELS["ours"]}]
+        methods += [{"name": m, "label": METHOD_LABELS.get(m, m)} for m in WEB_BASELINES]
+        return jsonify(
+            model={"name": model.name, "width": width, "height": height, "channels": channels},
+            methods=methods, mask_kinds=list(MASK_KINDS),
+            samples=[{"name": name, "id": image_id, "width": store.get(image_id).shape[1],
+                      "height": store.get(image_id).shape[0]} for name, image_id in sample_ids.items()],
+            limits={"max_upload_bytes": config.max_upload_bytes, "max_pixels": config.max_pixels,
+                    "max_iterations": config.max_iterations, "default_iterations": config.default_iterations,
+                    "queue_limit": config.queue_limit},
+        )
+
+    @app.post("/api/upload")
+    def upload():
+        file = request.files.get("file")
+        if file is None:
+            return fail("no file in the upload (send it as multipart field 'file')")
+        image = decode_upload(file.read(config.max_upload_bytes + 1), max_pixels=config.max_pixels)
+        image_id = store.add(image)
+        return jsonify(id=image_id, width=image.shape[1], height=image.shape[0],
+                       bits=16 if image.dtype == np.uint16 else 8,
+                       channels=1 if image.ndim == 2 else image.shape[2])
+
+    @app.get("/api/images/<image_id>.png")
+    def image_png(image_id):
+        image = store.get(image_id)
+        if image is None:
+            return fail("no such image (uploads are kept for a while only; upload it again)", 404)
+        shown = to_uint8(to_float(image)) if image.dtype == np.uint16 else image
+        return Response(png_bytes(shown), mimetype="image/png")
+
+    @app.get("/api/mask")
+    def mask_png():
+        kind = request.args.get("kind", "center")
+        try:
+            mask_width, mask_height = int(request.args["width"]), int(request.args["height"])
+            seed = int(request.args.get("seed", 0))
+        except (KeyError, ValueError):
+            return fail("width, height (and seed) must be integers")
+        if mask_width * mask_height > config.max_pixels or seed < 0:
+            return fail("mask too large or seed negative")
+        mask = make_mask(kind, mask_height, mask_width, rng=np.random.default_rng(seed))
+        return Response(png_bytes(np.where(mask, np.uint8(255), np.uint8(0))), mimetype="image/png")
+
+    @app.post("/api/inpaint")
+    def start():
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return fail("send a JSON object: {image, mask, method, iterations, seed}")
+        image = store.get(str(body.get("image", "")))
+        if image is None:
+            return fail("unknown image: upload it (again) or pick a sample", 404)
+        method = body.get("method", "ours")
+        if method != "ours" and method not in WEB_BASELINES:
+            return fail(f"unknown method {method!r}; choose ours or one of: {', '.join(WEB_BASELINES)}")
+        try:
+            iterations = int(body.get("iterations", config.default_iterations))
+            seed = int(body.get("seed", 0))
+        except (TypeError, ValueError):
+            return fail("iterations and seed must be integers")
+        if not 1 <= iterations <= config.max_iterations:
+            return fail(f"iterations must be between 1 and {config.max_iterations}")
+        if not 0 <= seed < 2**63:
+            return fail("seed must be a non-negative integer")
+        mask = decode_mask(body.get("mask"), image.shape[:2])
+        if not mask.any():
+            return fail("draw the hole first: the mask has no missing (white) pixel")
+        if mask.all():
+            return fail("the mask covers the whole image: leave some pixels to inpaint from")
+        job = Job(id=f"{next(counter)}-{secrets.token_hex(4)}", image_id=str(body["image"]), image=image,
+                  mask=mask, method=method, iterations=iterations, seed=seed)
+        queue.submit(job)
+        return jsonify(job=job.id, position=job.position, events=f"/api/jobs/{job.id}/events"), 202
+
+    def job_or_404(job_id):
+        job = queue.get(job_id)
+        if job is None:
+            raise JobNotFound()
+        return job
+
+    @app.errorhandler(JobNotFound)
+    def job_not_found(error):
+        return fail("no such job (finished jobs are kept for a while only)", 404)
+
+    @app.get("/api/jobs/<job_id>")
+    def status(job_id):
+        return jsonify(job_or_404(job_id).snapshot())
+
+    @app.get("/api/jobs/<job_id>/events")
+    def events(job_id):
+        job = job_or_404(job_id)
+
+        def stream() -> Iterator[str]:
+            seen, sent_preview = -1, None
+            yield "retry: 1000\n\n"
+            while True:
+                version = queue.wait_for_change(job, seen, timeout=10.0)
+                if version == seen:
+                    yield ": still here\n\n"
+                    continue
+                seen = version
+                info = job.snapshot()
+                kind = {"queued": "queued", "running": "progress", "done": "done", "failed": "failed"}[info["state"]]
+                if kind in ("progress", "done") and job.preview is not None and job.preview is not sent_preview:
+                    info["preview"] = sent_preview = job.preview
+                yield f"event: {kind}\ndata: {json.dumps(info)}\n\n"
+                if kind in ("done", "failed"):
+                    return
+
+        return Response(stream(), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.get("/api/jobs/<job_id>/result.png")
+    def result(job_id):
+        job = job_or_404(job_id)
+        if job.state != "done":
+            return fail(f"the job is {job.state}" + (f": {job.message}" if job.message else ""), 409)
+        headers = {}
+        if request.args.get("download"):
+            headers["Content-Disposition"] = f'attachment; filename="inpainted-{job.method}.png"'
+        return Response(job.result, mimetype="image/png", headers=headers)
+
+    @app.get("/api/jobs/<job_id>/mask.png")
+    def job_mask(job_id):
+        job = job_or_404(job_id)
+        return Response(png_bytes(np.where(job.mask, np.uint8(255), np.uint8(0))), mimetype="image/png")
+
+    return app
+
+
+def serve(model: GenerativeModel, config: WebConfig | None = None, *, host: str = "127.0.0.1", port: int = 8000,
+          announce: Callable[[str], None] = print) -> None:
+    """Serve the page on host:port until interrupted (port 0: any free port, announced).
+
+    Werkzeug's threaded server: each request (and each open event stream) has its own thread;
+    the inpainting itself runs on the app's single worker. A port that cannot be bound raises
+    InpaintError.
+    """
+    from werkzeug.serving import make_server
+
+    import socket
+
+    app = create_app(model, config)
+    try:  # bound here, so that a busy port is one clear error (werkzeug would print and exit)
+        listener = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except (OSError, UnicodeError) as error:
+        raise InpaintError(f"cannot listen on {host}:{port} ({getattr(error, 'strerror', None) or error})") from None
+    with listener:
+        server = make_server(host, listener.getsockname()[1], app, threaded=True, fd=listener.fileno())
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"seminpaint: warning: listening on {host}: other machines can reach this server (no login)",
+              file=sys.stderr)
+    shown = f"[{host}]" if ":" in host else host
+    announce(f"seminpaint: serving on http://{shown}:{server.port}/ (model {model.name}; Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

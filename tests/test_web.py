@@ -1,0 +1,304 @@
+"""The web app through Flask's test client: uploads, checks, the job queue, events, results, errors."""
+
+import base64
+import io
+import json
+import socket
+import struct
+import threading
+import time
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from seminpaint.cli import main
+from seminpaint.errors import InpaintError
+from seminpaint.images import PNG_SIGNATURE, png16_bytes, read_png16
+from seminpaint.web.app import Job, JobQueue, QueueFull, WebConfig, create_app, decode_mask
+
+from conftest import tiny_model
+
+
+def photo(height=40, width=56, channels=3):
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    planes = [0.5 + 0.4 * np.sin(5 * x + k) * np.cos(3 * y - k) for k in range(channels)]
+    return np.clip(np.rint(np.stack(planes, -1) * 255), 0, 255).astype(np.uint8)
+
+
+def png(image) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def mask_url(mask) -> str:
+    return "data:image/png;base64," + base64.b64encode(png(np.where(mask, 255, 0).astype(np.uint8))).decode()
+
+
+@pytest.fixture
+def app():
+    app = create_app(tiny_model(), WebConfig(max_upload_bytes=200_000, max_pixels=300 * 300, queue_limit=8,
+                                             max_iterations=50, default_iterations=5),
+                     samples={"a face": photo()})
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def upload(client, data: bytes, name="x.png"):
+    return client.post("/api/upload", data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+
+
+def wait(client, job_id, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = client.get(f"/api/jobs/{job_id}").get_json()
+        if info["state"] in ("done", "failed"):
+            return info
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def start(client, image_id, mask, **options):
+    body = {"image": image_id, "mask": mask_url(mask), "method": "ours", "iterations": 5, **options}
+    return client.post("/api/inpaint", json=body)
+
+
+def test_page_and_info(client):
+    page = client.get("/")
+    assert page.status_code == 200 and b"<canvas" in page.data and b"app.js" in page.data
+    assert client.get("/static/app.js").status_code == 200
+    info = client.get("/api/info").get_json()
+    assert info["methods"][0]["name"] == "ours" and {"mean", "biharmonic", "tv"} <= {m["name"] for m in info["methods"]}
+    assert info["samples"] == [{"name": "a face", "id": "sample-0", "width": 56, "height": 40}]
+    assert info["mask_kinds"] == ["center", "pattern", "random_pixels", "half"]
+
+
+def test_upload_inpaint_result_keeps_size_and_known_pixels(client):
+    image = photo(70, 90)
+    response = upload(client, png(image))
+    assert response.status_code == 200, response.get_json()
+    info = response.get_json()
+    assert (info["width"], info["height"], info["bits"], info["channels"]) == (90, 70, 8, 3)
+    shown = np.asarray(Image.open(io.BytesIO(client.get(f"/api/images/{info['id']}.png").data)))
+    assert np.array_equal(shown, image)
+    mask = np.zeros((70, 90), dtype=bool)
+    mask[20:40, 30:55] = True
+    job = start(client, info["id"], mask)
+    assert job.status_code == 202
+    done = wait(client, job.get_json()["job"])
+    assert done["state"] == "done", done
+    result = np.asarray(Image.open(io.BytesIO(client.get(done["result"]).data)))
+    assert result.shape == image.shape
+    assert np.array_equal(result[~mask], image[~mask])
+    used = np.asarray(Image.open(io.BytesIO(client.get(f"/api/jobs/{done['job']}/mask.png").data))) > 127
+    assert np.array_equal(used, mask)
+    download = client.get(done["result"] + "?download=1")
+    assert "attachment" in download.headers["Content-Disposition"]
+
+
+@pytest.mark.parametrize("method", ["mean", "biharmonic"])
+def test_baselines_run_through_the_same_queue(client, method):
+    mask = np.zeros((40, 56), dtype=bool)
+    mask[10:20, 10:30] = True
+    done = wait(client, start(client, "sample-0", mask, method=method).get_json()["job"])
+    assert done["state"] == "done"
+    result = np.asarray(Image.open(io.BytesIO(client.get(done["result"]).data)))
+    assert np.array_equal(result[~mask], photo()[~mask])
+
+
+def test_sixteen_bit_upload_gives_a_sixteen_bit_result(client, tmp_path):
+    deep = photo().astype(np.uint16) * 257 + 5
+    info = upload(client, png16_bytes(deep)).get_json()
+    assert info["bits"] == 16
+    mask = np.zeros((40, 56), dtype=bool)
+    mask[5:25, 5:25] = True
+    done = wait(client, start(client, info["id"], mask).get_json()["job"])
+    file = tmp_path / "r.png"
+    file.write_bytes(client.get(done["result"]).data)
+    result = read_png16(file)
+    assert result.shape == (40, 56, 3) and np.array_equal(result[~mask], deep[~mask])
+
+
+def test_exif_rotated_upload_is_shown_and_inpainted_upright(client):
+    stored = photo(30, 50)
+    exif = Image.new("RGB", (1, 1)).getexif()
+    exif[0x0112] = 6  # rotate 90° clockwise to view
+    buffer = io.BytesIO()
+    Image.fromarray(stored).save(buffer, format="PNG", exif=exif.tobytes())
+    info = upload(client, buffer.getvalue()).get_json()
+    assert (info["width"], info["height"]) == (30, 50)
+    shown = np.asarray(Image.open(io.BytesIO(client.get(f"/api/images/{info['id']}.png").data)))
+    assert np.array_equal(shown, np.rot90(stored, -1))
+
+
+@pytest.mark.parametrize("data,status,message", [
+    (b"", 400, "empty"),
+    (b"not an image at all" * 10, 400, "not an image"),
+    (png(photo())[:60], 400, "not a"),  # truncated
+    (b"\x00" * 300_000, 413, "too large"),  # over the upload limit
+])
+def test_bad_uploads_get_clear_messages(client, data, status, message):
+    response = upload(client, data)
+    assert response.status_code == status
+    assert message in response.get_json()["error"]
+    assert client.get("/api/info").status_code == 200  # still serving
+
+
+def decompression_bomb(width=60_000, height=60_000) -> bytes:
+    """A tiny PNG whose header claims a huge image."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    rows = zlib.compress(b"\x00" * 1000)
+    return (PNG_SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+
+
+def test_decompression_bomb_is_refused_before_decoding(client):
+    response = upload(client, decompression_bomb())
+    assert response.status_code == 400 and "at most" in response.get_json()["error"]
+
+
+def test_missing_upload_field(client):
+    response = client.post("/api/upload", data={}, content_type="multipart/form-data")
+    assert response.status_code == 400 and "no file" in response.get_json()["error"]
+
+
+def test_bad_inpaint_requests(client):
+    mask = np.zeros((40, 56), dtype=bool)
+    mask[1:5, 1:5] = True
+    cases = [
+        (client.post("/api/inpaint", data="nope"), "JSON object"),
+        (start(client, "nope", mask), "unknown image"),
+        (start(client, "sample-0", mask, method="magic"), "unknown method"),
+        (start(client, "sample-0", mask, iterations=10_000), "iterations must be between"),
+        (start(client, "sample-0", mask, iterations="many"), "must be integers"),
+        (start(client, "sample-0", np.zeros((40, 56), bool)), "draw the hole first"),
+        (start(client, "sample-0", np.ones((40, 56), bool)), "whole image"),
+        (start(client, "sample-0", np.zeros((10, 10), bool)), "the mask is 10×10"),
+        (client.post("/api/inpaint", json={"image": "sample-0", "mask": "data:image/png;base64,AAAA"}), "not a readable"),
+        (client.post("/api/inpaint", json={"image": "sample-0", "mask": 7}), "PNG data URL"),
+    ]
+    for response, message in cases:
+        assert response.status_code in (400, 404), response.get_json()
+        assert message in response.get_json()["error"], (message, response.get_json())
+    assert client.get("/api/jobs/nope").status_code == 404
+    assert client.get("/api/nothing-here").get_json()["error"].startswith("404")
+
+
+def test_a_failing_job_reports_its_message_and_the_next_job_runs(client):
+    mask = np.zeros((300, 300), dtype=bool)
+    mask[::9, ::9] = True  # scattered pixels that vanish at the model's size
+    big = np.zeros((300, 300, 3), np.uint8) + 100
+    image_id = upload(client, png(big)).get_json()["id"]
+    failed = wait(client, start(client, image_id, mask).get_json()["job"])
+    assert failed["state"] == "failed" and "vanishes" in failed["message"]
+    assert client.get(f"/api/jobs/{failed['job']}/result.png").status_code == 409
+    good = np.zeros((300, 300), dtype=bool)
+    good[100:140, 100:140] = True
+    assert wait(client, start(client, image_id, good).get_json()["job"])["state"] == "done"
+
+
+def test_event_stream_reports_progress_with_previews_then_done(client):
+    mask = np.zeros((40, 56), dtype=bool)
+    mask[10:30, 15:40] = True
+    job = start(client, "sample-0", mask, iterations=40).get_json()
+    response = client.get(job["events"])
+    assert response.mimetype == "text/event-stream"
+    text = response.get_data(as_text=True)  # the stream ends after `done`
+    events = [(block.split("\n")[0][len("event: "):], json.loads(block.split("\n")[1][len("data: "):]))
+              for block in text.strip().split("\n\n") if block.startswith("event:")]
+    kinds = [kind for kind, _ in events]
+    assert kinds[-1] == "done" and "progress" in kinds
+    previews = [data for kind, data in events if "preview" in data]
+    assert previews and previews[-1]["preview"].startswith("data:image/png;base64,")
+    steps = [data["step"] for kind, data in events if kind == "progress"]
+    assert steps == sorted(steps) and events[-1][1]["step"] == 40 and "loss" in events[-1][1]
+
+
+def test_job_queue_runs_one_at_a_time_in_order_and_survives_crashes():
+    running, peak, order = [0], [0], []
+    lock = threading.Lock()
+
+    def run(job, report):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+            order.append(job.id)
+        if job.id == "2":
+            raise RuntimeError("boom")
+        if job.id == "3":
+            raise InpaintError("clear message")
+        return b"png"
+
+    queue = JobQueue(run, limit=10, keep=100)
+    jobs = [Job(id=str(i), image_id="x", image=np.zeros((2, 2)), mask=np.zeros((2, 2), bool), method="ours",
+                iterations=1, seed=0) for i in range(8)]
+    for job in jobs:
+        queue.submit(job)
+    assert jobs[-1].position >= 6  # at most the first has started yet
+    deadline = time.monotonic() + 10
+    while queue.completed < len(jobs) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert peak[0] == 1 and order == [str(i) for i in range(8)]
+    assert jobs[2].state == "failed" and "RuntimeError: boom" in jobs[2].message
+    assert jobs[3].state == "failed" and jobs[3].message == "clear message"
+    assert all(job.state == "done" for job in jobs if job.id not in ("2", "3"))
+
+
+def test_a_full_queue_answers_503():
+    gate = threading.Event()
+    queue = JobQueue(lambda job, report: gate.wait(5) and b"", limit=2, keep=10)
+    make = lambda i: Job(id=str(i), image_id="x", image=np.zeros((2, 2)), mask=np.zeros((2, 2), bool),
+                         method="ours", iterations=1, seed=0)
+    queue.submit(make(0))
+    deadline = time.monotonic() + 5
+    while queue.get("0").state != "running" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    queue.submit(make(1))
+    queue.submit(make(2))
+    with pytest.raises(QueueFull, match="busy"):
+        queue.submit(make(3))
+    gate.set()
+
+
+def test_decode_mask_reads_transparency_as_known():
+    layer = np.zeros((4, 5, 4), np.uint8)
+    layer[1:3, 1:3] = (255, 0, 0, 255)  # painted red, opaque
+    url = "data:image/png;base64," + base64.b64encode(png(layer)).decode()
+    gray = decode_mask(url, (4, 5))
+    assert gray.sum() == 0  # red is dark in gray: masks are white = missing, as documented
+    layer[1:3, 1:3] = (255, 255, 255, 255)
+    url = "data:image/png;base64," + base64.b64encode(png(layer)).decode()
+    assert decode_mask(url, (4, 5)).sum() == 4
+
+
+def test_serve_without_a_model_fails_with_one_line(capsys):
+    assert main(["serve", "--port", "0"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "no default model" in error
+
+
+def test_serve_on_a_busy_port_fails_with_one_line(tmp_path, capsys):
+    from seminpaint.checkpoint import save_checkpoint
+    from conftest import TINY
+
+    model = tiny_model()
+    save_checkpoint(tmp_path / "m.safetensors", TINY, model.generator, model.discriminator)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--model", str(tmp_path / "m.safetensors"), "--port", str(port)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "cannot listen" in error
