@@ -98,11 +98,7 @@ def add_inpaint(subparsers) -> None:
                              "or a kind: center, pattern, random_pixels (alias random), half")
     parser.add_argument("--output", required=True, type=Path,
                         help="output file (for one image) or folder (for a folder); same size as the input")
-    parser.add_argument("--preset", default="paper", help="search settings: " + ", ".join(PRESET_NAMES))
-    parser.add_argument("--iterations", type=int, help="override the preset's number of Adam steps")
-    parser.add_argument("--restarts", type=int, help="override the preset's random starts per image")
-    parser.add_argument("--learning-rate", type=float, help="override the preset's Adam learning rate for z")
-    parser.add_argument("--prior-weight", type=float, help="override λ of the prior loss (Eq. 5)")
+    add_search_options(parser)
     parser.add_argument("--blend", default="poisson", choices=("poisson", "overlay"))
     parser.add_argument("--method", default="ours",
                         help="ours (the paper's method, default) or a comparison method: mean, biharmonic, tv, "
@@ -115,12 +111,27 @@ def add_inpaint(subparsers) -> None:
     parser.set_defaults(run=run_inpaint)
 
 
+SEARCH_OPTIONS = ("iterations", "restarts", "learning_rate", "prior_weight", "precision")
+
+
+def add_search_options(parser, *, iterations: int | None = None) -> None:
+    """--preset and the per-option overrides of the latent search, shared by every subcommand that searches."""
+    parser.add_argument("--preset", default="paper", help="search settings: " + ", ".join(PRESET_NAMES))
+    parser.add_argument("--iterations", type=int, default=iterations,
+                        help="Adam steps" + (f" (default {iterations}; the paper uses 1500)" if iterations
+                                             else " (default: the preset's)"))
+    parser.add_argument("--restarts", type=int, help="random starts per image (default: the preset's)")
+    parser.add_argument("--learning-rate", type=float, help="Adam learning rate for z (default: the preset's)")
+    parser.add_argument("--prior-weight", type=float, help="λ of the prior loss, Eq. 5 (default: the preset's)")
+    parser.add_argument("--precision", choices=("bf16", "fp32"),
+                        help="bf16 autocast or the plain fp32 loop (default: the preset's)")
+
+
 def search_settings(args):
     """The preset named by --preset with any per-option overrides from the command line."""
     from .api import resolve_settings
 
-    overrides = {name: getattr(args, name) for name in ("iterations", "restarts", "learning_rate", "prior_weight")
-                 if getattr(args, name) is not None}
+    overrides = {name: getattr(args, name) for name in SEARCH_OPTIONS if getattr(args, name) is not None}
     return resolve_settings(args.preset).with_options(**overrides)
 
 
@@ -267,12 +278,11 @@ def add_demo(subparsers) -> None:
     )
     parser.add_argument("--model", type=Path, help="checkpoint; default: the shipped face model")
     parser.add_argument("--out", type=Path, default=Path("demo_output"), help="folder for demo.png")
-    parser.add_argument("--iterations", type=int, default=300, help="Adam steps (the paper uses 1500)")
-    parser.add_argument("--preset", default="paper", help="search settings: " + ", ".join(PRESET_NAMES))
+    add_search_options(parser, iterations=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT/demo.png")
     parser.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if available)")
-    parser.set_defaults(run=run_demo, restarts=None, learning_rate=None, prior_weight=None)
+    parser.set_defaults(run=run_demo)
 
 
 def run_demo(args) -> None:
@@ -304,11 +314,7 @@ def add_evaluate(subparsers) -> None:
     parser.add_argument("--method-option", action="append", default=[], metavar="METHOD.NAME=VALUE",
                         help="an option for one method, e.g. tv.iterations=200 or ours.blend=overlay "
                              "(VALUE is read as JSON when it parses, else as text); repeatable")
-    parser.add_argument("--preset", default="paper", help="search settings of ours: " + ", ".join(PRESET_NAMES))
-    parser.add_argument("--iterations", type=int, help="override the preset's number of Adam steps")
-    parser.add_argument("--restarts", type=int, help="override the preset's random starts per image")
-    parser.add_argument("--learning-rate", type=float, help="override the preset's Adam learning rate for z")
-    parser.add_argument("--prior-weight", type=float, help="override λ of the prior loss (Eq. 5)")
+    add_search_options(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of the masks and of ours' random starts")
     parser.add_argument("--batch-size", type=int, default=64, help="images per latent search batch of ours")
     parser.add_argument("--image-size", type=int, help="image side (default: the model's, or 64 without ours)")

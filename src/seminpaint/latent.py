@@ -26,7 +26,7 @@ class SearchSettings:
     """Options of the latent search. The defaults are the paper's setting (the "paper" preset).
 
     iterations: Adam steps (paper: 1500). learning_rate, betas: Adam on z (not in the paper;
-    see docs/decisions.md for how 0.03 was chosen on the validation split). prior_weight: λ of
+    see docs/decisions.md for how 0.01 was chosen on the validation split). prior_weight: λ of
     Eq. 5 (paper: 0.003); 0 switches the prior off. prior_form: "paper" (λ log(1 − D)) or
     "non_saturating" (−λ log D). window: Eq. 3's window (paper: 7). restarts: random starts per
     image, the lowest final loss kept (paper: 1). precision: "fp32" (the plain loop) or "bf16"
@@ -38,7 +38,7 @@ class SearchSettings:
     """
 
     iterations: int = 1500
-    learning_rate: float = 0.03
+    learning_rate: float = 0.01
     betas: tuple[float, float] = (0.9, 0.999)
     prior_weight: float = 0.003
     prior_form: str = "paper"
