@@ -39,31 +39,40 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, nargs="+", default=[100, 300, 750, 1500])
     parser.add_argument("--kinds", nargs="+", default=list(MASK_KINDS))
     parser.add_argument("--precision", default="bf16", choices=("bf16", "fp32"))
+    parser.add_argument("--options", nargs="+", default=[], metavar="NAME=VALUE",
+                        help="further search settings, e.g. screen=64 patience=30 restarts=4")
     parser.add_argument("--out", type=Path, help="also write the table here (Markdown)")
     args = parser.parse_args()
+    options = {name: type(getattr(PAPER, name))(value)
+               for name, value in (option.split("=", 1) for option in args.options)}
 
     faces = load_dataset("celeba", args.root, split="val", limit=args.count)
     truth = faces.astype(np.float32) / 255.0
     lines = [f"Validation PSNR (dB, full image, mean of the first {args.count} validation faces), "
-             f"precision {args.precision}, λ = 0.003, one start, Poisson blending.", "",
+             f"precision {args.precision}, λ = 0.003, Poisson blending, options {options or 'none'}.", "",
              "| model | learning rate | iterations | " + " | ".join(args.kinds) + " | mean |",
              "|---|---|---|" + "---|" * (len(args.kinds) + 1)]
     for model_path in args.models:
         model = load_model(model_path)
         for rate in args.rates:
             scores = {n: [] for n in args.iterations}
-            for kind in args.kinds:
+            for done, kind in enumerate(args.kinds):
                 masks = make_masks(kind, args.count, 64, 64, seed=1)
 
                 def record(step, z, masks=masks):
-                    if step in scores:
-                        scores[step].append(float(blended_psnr(model, z, truth, masks).mean()))
+                    if step in scores:  # before the last step: the first restart's rows
+                        scores[step].append(float(blended_psnr(model, z[:args.count], truth, masks).mean()))
 
                 started = time.perf_counter()
                 settings = PAPER.with_options(learning_rate=rate, iterations=max(args.iterations),
-                                              precision=args.precision)
-                search(model, to_tensor(faces), torch.from_numpy(masks), settings,
-                       generator=torch.Generator().manual_seed(0), callback=record)
+                                              precision=args.precision, **options)
+                result = search(model, to_tensor(faces), torch.from_numpy(masks), settings,
+                                generator=torch.Generator().manual_seed(0), callback=record)
+                final = float(blended_psnr(model, result.z, truth, masks).mean())
+                for step in args.iterations:  # checkpoints after every image stopped early: z is final
+                    if len(scores[step]) == done:
+                        scores[step].append(final)
+                scores[max(args.iterations)][-1] = final  # with restarts: the kept one, not the first
                 print(f"{model_path.name} lr {rate:g} {kind:<14} "
                       + " ".join(f"{n}:{scores[n][-1]:.2f}" for n in args.iterations)
                       + f" ({time.perf_counter() - started:.0f} s)", flush=True)

@@ -44,6 +44,14 @@ def add_train(subparsers) -> None:
     parser.set_defaults(run=run_train)
 
 
+def refuse_to_overwrite(paths, overwrite: bool) -> None:
+    """Nothing a user has is replaced unless they pass --overwrite."""
+    if not overwrite:
+        for path in paths:
+            if path is not None and Path(path).exists():
+                raise InpaintError(f"{path} exists; use --overwrite to replace it")
+
+
 def pick_device(name: str | None):
     import torch
 
@@ -152,11 +160,7 @@ def jobs(args) -> list[tuple[Path, Path, Path | None, Path | None]]:
     else:
         pairs, raws, masks = [(args.image, args.output)], [args.raw], [args.save_mask]
     result = [(i, o, r, m) for (i, o), r, m in zip(pairs, raws, masks)]
-    if not args.overwrite:
-        for _, *outputs in result:
-            for out in outputs:
-                if out is not None and out.exists():
-                    raise InpaintError(f"{out} exists; use --overwrite to replace it")
+    refuse_to_overwrite([out for _, *outputs in result for out in outputs], args.overwrite)
     for image_path, *outputs in result:
         if any(out is not None and out.resolve() == image_path.resolve() for out in outputs):
             raise InpaintError(f"output would overwrite the input {image_path}")
@@ -261,9 +265,7 @@ def run_masks(args) -> None:
     height, width = args.size[0], args.size[-1]
     masks = make_masks(args.kind, args.count, height, width, seed=args.seed)
     paths = [args.out / f"mask_{index:05d}.png" for index in range(args.count)]
-    existing = [p for p in paths if p.exists()]
-    if existing and not args.overwrite:
-        raise InpaintError(f"{existing[0]} exists; use --overwrite to replace it")
+    refuse_to_overwrite(paths, args.overwrite)
     for path, mask in zip(paths, masks):
         save_mask(path, mask)
     print(f"wrote {args.count} {args.kind} masks ({width}×{height}) to {args.out}")
@@ -288,8 +290,7 @@ def add_demo(subparsers) -> None:
 def run_demo(args) -> None:
     from .demo import run_demo as demo
 
-    if (args.out / "demo.png").exists() and not args.overwrite:
-        raise InpaintError(f"{args.out / 'demo.png'} exists; use --overwrite to replace it")
+    refuse_to_overwrite([args.out / "demo.png"], args.overwrite)
     demo(args.out, model=args.model, settings=search_settings(args), seed=args.seed,
          device=pick_device(args.device))
 
@@ -397,8 +398,7 @@ def run_export(args) -> None:
 
     from .checkpoint import build_networks, read_checkpoint, save_checkpoint
 
-    if args.out.exists() and not args.overwrite:
-        raise InpaintError(f"{args.out} exists; use --overwrite to replace it")
+    refuse_to_overwrite([args.out], args.overwrite)
     checkpoint = read_checkpoint(args.checkpoint)
     generator, discriminator = build_networks(checkpoint)
     training = {k: checkpoint.training[k] for k in ("epoch", "step") if k in checkpoint.training}
@@ -424,8 +424,7 @@ def run_sample(args) -> None:
     from .dcgan import sample_latent
     from .images import from_tensor, make_grid, save_image
 
-    if args.out.exists() and not args.overwrite:
-        raise InpaintError(f"{args.out} exists; use --overwrite to replace it")
+    refuse_to_overwrite([args.out], args.overwrite)
     if args.count < 1:
         raise InpaintError("--count must be at least 1")
     model = resolve_model(args.model, "cpu")
