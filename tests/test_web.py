@@ -283,7 +283,10 @@ def test_decode_mask_reads_transparency_as_known():
     assert decode_mask(url, (4, 5)).sum() == 4
 
 
-def test_serve_without_a_model_fails_with_one_line(capsys):
+def test_serve_without_a_model_fails_with_one_line(capsys, monkeypatch, tmp_path):
+    from seminpaint import api
+
+    monkeypatch.setattr(api, "DEFAULT_MODEL", tmp_path / "absent.safetensors")  # as on a bare install
     assert main(["serve", "--port", "0"]) == 2
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "no default model" in error
