@@ -158,3 +158,19 @@ def test_inpaint_with_a_comparison_method(files, capsys):
     assert np.abs(out[mask].astype(int) - original[mask]).mean() < 20  # a smooth image: TV fills it well
     assert main(argv[:-1] + ["voodoo"]) == 2
     assert "unknown method 'voodoo'" in capsys.readouterr().err
+
+
+def test_sharded_folder_inpainting_equals_the_unsharded_run(files):
+    folder, checkpoint, image = files
+    images = folder / "in"
+    images.mkdir()
+    rng = np.random.default_rng(1)
+    for index in range(5):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(images / f"{index}.png")
+    assert main(inpaint_args(checkpoint, images, "pattern", folder / "whole")) == 0
+    for shard in ("0/2", "1/2"):
+        assert main(inpaint_args(checkpoint, images, "pattern", folder / "shards", "--shard", shard)) == 0
+    for index in range(5):
+        name = f"{index}.png"
+        assert np.array_equal(read_image(folder / "whole" / name), read_image(folder / "shards" / name))
+    assert main(inpaint_args(checkpoint, images, "pattern", folder / "bad", "--shard", "2/2")) == 2

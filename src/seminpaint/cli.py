@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import InpaintError
 
-PRESET_NAMES = ("paper",)  # kept in step with seminpaint.latent.PRESETS by a test
+PRESET_NAMES = ("paper", "fast")  # kept in step with seminpaint.latent.PRESETS by a test
 MASK_HELP = "mask convention: white (255) / True = missing, to be filled; black = known"
 
 
@@ -115,6 +115,9 @@ def add_inpaint(subparsers) -> None:
     parser.add_argument("--raw", type=Path, help="also write the raw G(ẑ) here (a file, or a folder)")
     parser.add_argument("--save-mask", type=Path, help="also write the mask used here (a file, or a folder)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--shard", metavar="INDEX/COUNT",
+                        help="with a folder: inpaint only images i with i %% COUNT == INDEX, so that several "
+                             "processes or machines share the work; under torchrun each rank takes its share")
     parser.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if available)")
     parser.set_defaults(run=run_inpaint)
 
@@ -143,9 +146,11 @@ def search_settings(args):
     return resolve_settings(args.preset).with_options(**overrides)
 
 
-def jobs(args) -> list[tuple[Path, Path, Path | None, Path | None]]:
-    """(input, output, raw output, mask output) per image; refuses to overwrite unless asked."""
+def jobs(args, shard: tuple[int, int] = (0, 1)) -> list[tuple[int, tuple[Path, Path, Path | None, Path | None]]]:
+    """(index, (input, output, raw output, mask output)) for the images of `shard` (image i belongs
+    to shard i % COUNT); refuses to overwrite unless asked."""
     from .data.folder import image_files
+    from .distributed import in_shard
 
     if args.image.is_dir():
         if args.output.exists() and not args.output.is_dir():
@@ -159,9 +164,10 @@ def jobs(args) -> list[tuple[Path, Path, Path | None, Path | None]]:
         raws, masks = beside(args.raw), beside(args.save_mask)
     else:
         pairs, raws, masks = [(args.image, args.output)], [args.raw], [args.save_mask]
-    result = [(i, o, r, m) for (i, o), r, m in zip(pairs, raws, masks)]
-    refuse_to_overwrite([out for _, *outputs in result for out in outputs], args.overwrite)
-    for image_path, *outputs in result:
+    result = [(index, (i, o, r, m)) for index, ((i, o), r, m) in enumerate(zip(pairs, raws, masks))
+              if in_shard(index, shard)]
+    refuse_to_overwrite([out for _, (_, *outputs) in result for out in outputs], args.overwrite)
+    for _, (image_path, *outputs) in result:
         if any(out is not None and out.resolve() == image_path.resolve() for out in outputs):
             raise InpaintError(f"output would overwrite the input {image_path}")
     return result
@@ -191,31 +197,35 @@ def run_inpaint(args) -> None:
     import torch
     from tqdm import tqdm
 
+    from . import distributed
     from .api import inpaint, resolve_model
     from .images import output_bits, read_image, save_image
     from .masks import save_mask
 
     check_method(args.method)
     settings = search_settings(args)
-    todo = jobs(args)
+    shard = distributed.current_shard(distributed.parse_shard(args.shard) if args.shard else None)
+    # Image i's mask and random start depend on i alone, so a shard's files equal an unsharded run's.
+    todo = jobs(args, shard)
     model = resolve_model(args.model, pick_device(args.device)) if args.method == "ours" else None
-    for index, (image_path, output, raw, mask_output) in enumerate(tqdm(todo, desc="images", disable=len(todo) < 2)):
+    single = len(todo) == 1
+    for index, (image_path, output, raw, mask_output) in tqdm(todo, desc="images", disable=single):
         image = read_image(image_path, mode="auto")
         mask = mask_for(args, image_path, image.shape[:2], index)
-        if args.method != "ours":
-            save_image(output, fill_with_baseline(args.method, image, mask), bits=output_bits(image, output))
-            continue
-        result = inpaint(image, mask, model=model, settings=settings, blend=args.blend,
-                         generator=torch.Generator().manual_seed(args.seed), progress=len(todo) == 1)
-        save_image(output, result.image, bits=output_bits(image, output))
-        if raw is not None:
-            save_image(raw, result.generated, bits=output_bits(image, raw))
+        if args.method == "ours":
+            result = inpaint(image, mask, model=model, settings=settings, blend=args.blend,
+                             generator=torch.Generator().manual_seed(args.seed), progress=single)
+            filled = result.image
+            if raw is not None:
+                save_image(raw, result.generated, bits=output_bits(image, raw))
+        else:
+            filled = fill_with_baseline(args.method, image, mask)
+        save_image(output, filled, bits=output_bits(image, output))
         if mask_output is not None:
             save_mask(mask_output, mask)
-        if len(todo) == 1:
-            print(f"wrote {output} ({image.shape[1]}×{image.shape[0]}, {int(mask.sum())} pixels filled, "
-                  f"final loss {result.loss:.2f})")
-    if len(todo) > 1:
+        if single:
+            print(f"wrote {output} ({image.shape[1]}×{image.shape[0]}, {int(mask.sum())} pixels filled)")
+    if not single:
         print(f"wrote {len(todo)} images to {args.output}")
 
 
