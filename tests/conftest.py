@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from seminpaint.checkpoint import CONTEXT_ENCODER_FORMAT, write_checkpoint
+from seminpaint.context_encoder import ContextEncoder, ContextEncoderConfig
 from seminpaint.dcgan import DCGANConfig, Discriminator, Generator, init_weights
 from seminpaint.model import GenerativeModel
 
@@ -18,6 +20,7 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CELEBA = SHARED_DATA / "celeba"
 
 TINY = DCGANConfig(latent_dim=8, image_size=16, channels=3, generator_features=8, discriminator_features=8)
+TINY_CE = ContextEncoderConfig(image_size=16, channels=3, features=8, bottleneck=16)
 
 
 def pytest_addoption(parser):
@@ -40,6 +43,14 @@ def tiny_model(seed: int = 0, config: DCGANConfig = TINY) -> GenerativeModel:
     init_weights(generator, generator=init_generator)
     init_weights(discriminator, generator=init_generator)
     return GenerativeModel(generator.eval(), discriminator.eval(), latent_dim=config.latent_dim)
+
+
+def tiny_context_encoder(path: Path, config: ContextEncoderConfig = TINY_CE, seed: int = 0) -> Path:
+    """Write a randomly initialised tiny Context Encoder (a checkpoint the baseline loads) to `path`."""
+    network = ContextEncoder(config)
+    init_weights(network, generator=torch.Generator().manual_seed(seed))
+    write_checkpoint(path, config, {"context_encoder": network}, format=CONTEXT_ENCODER_FORMAT)
+    return path
 
 
 @pytest.fixture

@@ -91,6 +91,19 @@ def test_poisson_blend_differs_from_overlay_only_in_the_hole(smooth_image):
     np.testing.assert_allclose(overlay.image[mask], overlay.generated[mask], atol=1e-6)
 
 
+@pytest.mark.parametrize("size", [16, 40])  # the model's size, and a larger image searched on a crop
+def test_hybrid_blend_without_smoothness_is_the_poisson_blend(size):
+    rng = np.random.default_rng(0)
+    image = rng.random((size, size, 3)).astype(np.float32)
+    mask = centre(size)
+    poisson = run(image, mask)
+    hybrid = run(image, mask, blend="hybrid", smoothness=0.0)
+    np.testing.assert_allclose(hybrid.image, poisson.image, rtol=0, atol=1e-5)
+    smooth = run(image, mask, blend="hybrid")
+    assert np.array_equal(smooth.image[~mask], image[~mask]) and not np.allclose(smooth.image, poisson.image)
+    assert poisson.steps == FEW.iterations
+
+
 def test_model_from_a_checkpoint_path(tmp_path, smooth_image):
     model = tiny_model()
     path = tmp_path / "m.safetensors"

@@ -1,9 +1,9 @@
-"""Poisson blending (Eq. 6) and overlay: closed forms, known pixels untouched, the border case."""
+"""Poisson blending (Eq. 6), overlay and the hybrid blend: closed forms, known pixels untouched, the border case."""
 
 import numpy as np
 import pytest
 
-from seminpaint.blend import overlay, poisson_blend
+from seminpaint.blend import hybrid_blend, overlay, poisson_blend
 from seminpaint.errors import InpaintError
 from seminpaint.masks import center_mask, half_mask, make_mask, pattern_mask
 
@@ -126,7 +126,55 @@ def test_overlay_is_the_naive_composite():
     assert np.array_equal(out[mask], fill[mask]) and np.array_equal(out[~mask], image[~mask])
 
 
-@pytest.mark.parametrize("combine", [poisson_blend, overlay])
+@pytest.mark.parametrize("name", MASKS)
+def test_hybrid_without_smoothness_is_poisson_blending(name):
+    rng = np.random.default_rng(2)
+    image, fill = rng.random((32, 32, 3)), rng.normal(size=(32, 32, 3))
+    np.testing.assert_allclose(hybrid_blend(image, fill, MASKS[name], smoothness=0.0),
+                               poisson_blend(image, fill, MASKS[name]), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("smoothness", [0.0, 3.0, 1e4])
+def test_hybrid_recovers_a_ramp_from_its_offset_gradients(smoothness):
+    # Inside the image a ramp has Δ = 0 and the fill has its gradients, so both terms vanish: the
+    # ramp itself is the minimiser whatever μ (the hole keeps off the border, where the Neumann
+    # Laplacian of a ramp is not 0).
+    rows, columns = np.mgrid[0:32, 0:32]
+    ramp = (0.02 * rows - 0.01 * columns + 0.3)[..., None] * np.array([1.0, 0.5, -0.7])
+    image = ramp.copy()
+    image[MASKS["center"]] = np.nan
+    out = hybrid_blend(image, ramp + 0.25, MASKS["center"], smoothness=smoothness)
+    np.testing.assert_allclose(out, ramp, rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["center", "random pixels"])
+def test_hybrid_with_large_smoothness_ignores_the_fill(name):
+    rng = np.random.default_rng(3)
+    image, mask = smooth_image((32, 32)), MASKS[name]
+    first = hybrid_blend(image, rng.normal(size=image.shape), mask, smoothness=1e8)
+    second = hybrid_blend(image, rng.normal(size=image.shape), mask, smoothness=1e8)
+    assert np.abs(first - second).max() < 1e-4  # the biharmonic interpolation of the known pixels
+    assert np.abs(first - image)[mask].mean() < 0.1 * np.abs(image[mask] - image[~mask].mean()).mean()
+
+
+def test_hybrid_keeps_known_pixels_and_gray_matches_colour():
+    rng = np.random.default_rng(4)
+    image, fill, mask = rng.random((32, 32, 3)).astype(np.float32), rng.random((32, 32, 3)), MASKS["pattern"]
+    fill = fill.astype(np.float32)
+    out = hybrid_blend(image, fill, mask)
+    assert out.dtype == np.float32 and np.array_equal(out[~mask], image[~mask])
+    gray = hybrid_blend(image[..., 1], fill[..., 1], mask)
+    np.testing.assert_allclose(gray, out[..., 1], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("smoothness", [-1.0, float("nan"), "3"])
+def test_hybrid_rejects_bad_smoothness(smoothness):
+    image = np.zeros((8, 8, 3))
+    with pytest.raises(InpaintError, match="smoothness must be a finite number ≥ 0"):
+        hybrid_blend(image, image, center_mask(8, 8), smoothness=smoothness)
+
+
+@pytest.mark.parametrize("combine", [poisson_blend, overlay, hybrid_blend])
 def test_input_errors(combine):
     image, mask = np.zeros((8, 8, 3)), center_mask(8, 8)
     with pytest.raises(InpaintError, match=r"fill shape \(8, 8\) does not match image \(8, 8, 3\)"):

@@ -11,6 +11,7 @@ from PIL import Image
 
 from seminpaint import InpaintError
 from seminpaint import api
+from seminpaint.blend import hybrid_blend
 from seminpaint.checkpoint import save_checkpoint
 from seminpaint.cli import main
 from seminpaint.evaluate import (
@@ -188,6 +189,29 @@ def test_ours_recomputes_the_chunk_of_a_deleted_file_identically(done, setup, tm
     assert (out / "scores.csv").read_bytes() == (done[1] / "scores.csv").read_bytes()
     scores_part = lambda folder: (folder / "results.md").read_text().split("## Seconds")[0]
     assert scores_part(out) == scores_part(done[1])
+
+
+def test_ours_hybrid_reblends_the_saved_g_of_ours(done, setup, tmp_path):
+    out = copy_of(done, tmp_path)
+    run(setup, out, methods=("ours", "ours_hybrid"), method_options={"ours": {"iterations": 5},
+                                                                     "ours_hybrid": {"smoothness": 2.0}})
+    for kind in KINDS:
+        for index in range(COUNT):
+            truth = read_png(image_path(out, index)).astype(np.float32) / 255
+            mask = read_png(mask_path(out, kind, index)) > 127
+            corrupted = np.where(mask[..., None], np.float32(0), truth)
+            generated = read_png(prediction_path(out, "ours_raw", kind, index)).astype(np.float32) / 255
+            expected = np.clip(hybrid_blend(corrupted, generated, mask, smoothness=2.0), 0, 1)
+            assert np.array_equal(read_png(prediction_path(out, "ours_hybrid", kind, index)),
+                                  np.round(expected * 255).astype(np.uint8))
+    markdown = (out / "results.md").read_text()
+    assert table_cell(markdown, "PSNR (dB), whole image", "ours_hybrid", "center") != ""
+    assert "ours_hybrid: the same G(ẑ) blended with the hybrid blend" in markdown and "μ = 2.0" in markdown
+    with pytest.raises(InpaintError, match=r"other settings \(smoothness 2.0 ≠ 3.0\)"):
+        run(setup, out, methods=("ours_hybrid",), method_options={}, image_size=TINY.image_size)
+    with pytest.raises(InpaintError, match=r"re-blends the G\(ẑ\) of ours, which has no center prediction for "
+                                           r"image 0; run ours first"):
+        run(setup, tmp_path / "fresh", methods=("ours_hybrid",), method_options={}, image_size=TINY.image_size)
 
 
 def test_a_fresh_run_gives_byte_identical_predictions(done, setup, tmp_path):

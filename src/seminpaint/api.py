@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from skimage.transform import resize
 
-from .blend import overlay, poisson_blend
+from .blend import HYBRID_SMOOTHNESS, hybrid_blend, overlay, poisson_blend
 from .checkpoint import load_model
 from .errors import InpaintError
 from .images import MAX_PIXELS, from_tensor, to_float, to_tensor
@@ -21,7 +21,7 @@ from .latent import PAPER, PRESETS, SearchSettings, search
 from .masks import check_mask
 from .model import GenerativeModel
 
-BLEND_MODES = ("poisson", "overlay")
+BLEND_MODES = ("poisson", "overlay", "hybrid")
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "celeba64.safetensors"
 
 
@@ -34,7 +34,8 @@ class InpaintResult:
     there, the input's pixels outside the crop (at the model's size the crop is the whole image).
     z: ẑ, (latent_dim,) or (N, latent_dim). loss_history: total loss per step, (iterations,) or
     (iterations, N). loss: the final total loss, a float or (N,). crop: the region searched and
-    blended (a Crop, or one per image of a batch).
+    blended (a Crop, or one per image of a batch). steps: Adam steps taken (fewer than the
+    iterations where an image stopped early), an int or (N,).
     """
 
     image: np.ndarray
@@ -43,6 +44,7 @@ class InpaintResult:
     loss: np.ndarray | float
     loss_history: np.ndarray
     crop: "Crop | list[Crop] | None" = None
+    steps: "np.ndarray | int | None" = None
 
 
 @dataclass(frozen=True)
@@ -186,26 +188,35 @@ POISSON_MAX_UNKNOWNS = 1_000_000
 sparse solve of a 1024×1024 hole takes about 10 s and 2 GB, and grows faster than the hole."""
 
 
-def blend_crop(image: np.ndarray, generated: np.ndarray, mask: np.ndarray, blend: str) -> np.ndarray:
+def blend_crop(image: np.ndarray, generated: np.ndarray, mask: np.ndarray, blend: str, *,
+               scale: float = 1.0, smoothness: float = HYBRID_SMOOTHNESS) -> np.ndarray:
     """Blend `generated` into `image` (both (H, W, C), the crop) where `mask` is True.
 
-    "overlay" pastes; "poisson" solves Eq. 6 exactly, or, for a hole of more than
-    POISSON_MAX_UNKNOWNS pixels, solves for the Poisson correction (blended − generated, a harmonic
-    function with the known pixels' differences as boundary values) on a grid coarse enough to
-    stay under that limit and adds it, upsampled, to `generated` — the content is an upsampled
+    "overlay" pastes; "poisson" solves Eq. 6 exactly; "hybrid" solves blend.hybrid_blend with
+    μ = smoothness, given in pixels² of the model's grid (the crop is `scale` times the model's
+    size per side, so μ·scale² is used on it). A hole of more than POISSON_MAX_UNKNOWNS pixels
+    is solved for the correction (blended − generated; for Poisson a harmonic function with the
+    known pixels' differences as boundary values) on a grid coarse enough to stay under that limit,
+    and the correction, upsampled, is added to `generated` — the content is an upsampled
     model-size G(ẑ) anyway, so only the seam's finest detail differs from the exact solve.
     """
     if blend == "overlay":
         return overlay(image, generated, mask)
+
+    def solve(image, generated, mask, scale):
+        if blend == "hybrid":
+            return hybrid_blend(image, generated, mask, smoothness=smoothness * scale**2)
+        return poisson_blend(image, generated, mask)
+
     unknowns = int(mask.sum())
     if unknowns <= POISSON_MAX_UNKNOWNS:
-        return poisson_blend(image, generated, mask)
+        return solve(image, generated, mask, scale)
     factor = float(np.sqrt(unknowns / POISSON_MAX_UNKNOWNS)) * 1.05
     size = (max(2, int(mask.shape[0] / factor)), max(2, int(mask.shape[1] / factor)))
     small_image, small_mask = to_model_size(image[None], mask[None], size)
     small_generated = area_resize(generated[None], size)[0]
-    correction = poisson_blend(small_image[0], small_generated, small_mask[0]) - small_generated
-    correction = resize(correction, generated.shape, order=1).astype(np.float32)
+    correction = solve(small_image[0], small_generated, small_mask[0], scale * size[0] / mask.shape[0])
+    correction = resize(correction - small_generated, generated.shape, order=1).astype(np.float32)
     return np.where(mask[..., None], generated + correction, image)
 
 
@@ -274,6 +285,7 @@ def inpaint(
     model: GenerativeModel | str | Path | None = None,
     settings: SearchSettings | str | None = None,
     blend: str = "poisson",
+    smoothness: float = HYBRID_SMOOTHNESS,
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
     progress: bool = False,
@@ -292,7 +304,10 @@ def inpaint(
     mask: bool (H, W) or (N, H, W); True = missing (to be filled), False = known.
     model: a GenerativeModel (any G/D pair), a checkpoint path, or None for the shipped model.
     settings: a SearchSettings, a preset name ("paper" is the default: 1500 iterations, one start).
-    blend: "poisson" (Eq. 6, the paper) or "overlay" (G(ẑ) pasted into the hole).
+    blend: "poisson" (Eq. 6, the paper), "overlay" (G(ẑ) pasted into the hole) or "hybrid"
+        (Eq. 6 plus a biharmonic smoothness term of weight `smoothness`, blend.hybrid_blend; ours,
+        beyond the paper: see docs/results/README.md).
+    smoothness: μ of the hybrid blend, in pixels² at the model's size (default 3, chosen on validation).
     generator: torch.Generator for the random starts of z; the same state gives the same result.
     device: where to run (default: where the model is).
     callback: passed to seminpaint.search: called as callback(step, z) after every Adam step with
@@ -316,7 +331,8 @@ def inpaint(
         if g.shape[:2] != (crop.height, crop.width):
             g = np.clip(resize(g, (crop.height, crop.width, channels), order=3), 0, 1).astype(np.float32)
         y, m = prepared.model_images[index, rows, columns], masks[index, rows, columns]
-        filled = np.clip(blend_crop(y, g, m, blend), 0.0, 1.0).astype(np.float32)
+        scale = crop.height / small_generated.shape[1]
+        filled = np.clip(blend_crop(y, g, m, blend, scale=scale, smoothness=smoothness), 0.0, 1.0).astype(np.float32)
         like = images[index:index + 1, rows, columns]
         blended[index, rows, columns] = from_model_channels(filled[None], like)[0]
         generated[index, rows, columns] = from_model_channels(g[None], like)[0]
@@ -324,8 +340,9 @@ def inpaint(
     if prepared.gray:
         blended, generated = blended[..., 0], generated[..., 0]
     history = found.history.numpy()
-    z, loss = found.z.cpu().numpy(), found.loss.cpu().numpy()
+    z, loss, steps = found.z.cpu().numpy(), found.loss.cpu().numpy(), found.steps.numpy()
     if prepared.single:
         return InpaintResult(image=blended[0], generated=generated[0], z=z[0], loss=float(loss[0]),
-                             loss_history=history[:, 0], crop=crops[0])
-    return InpaintResult(image=blended, generated=generated, z=z, loss=loss, loss_history=history, crop=crops)
+                             loss_history=history[:, 0], crop=crops[0], steps=int(steps[0]))
+    return InpaintResult(image=blended, generated=generated, z=z, loss=loss, loss_history=history, crop=crops,
+                         steps=steps)

@@ -1,9 +1,13 @@
 """Checkpoints: tensors in one safetensors file, the model's configuration as JSON in its header.
 
-A file alone rebuilds the model, and loading never unpickles anything. Tensor names:
+A file alone rebuilds the model, and loading never unpickles anything. Tensor names of a DCGAN
+("format" = "seminpaint-dcgan"):
     generator.*         G's state dict          discriminator.*     D's state dict
     optimizer.generator.*, optimizer.discriminator.*, rng.*   training state (training checkpoints only)
-Header metadata (strings): "format" = "seminpaint-dcgan", "config" = DCGANConfig as JSON,
+and of a Context Encoder ("format" = "seminpaint-context-encoder", context_encoder.py):
+    context_encoder.*   the network's state dict    discriminator.*   its adversarial D (training only)
+    optimizer.context_encoder.*, optimizer.discriminator.*       training state (training checkpoints only)
+Header metadata (strings): "format" (above), "config" = the DCGANConfig (ContextEncoderConfig) as JSON,
 "training" = JSON of the training progress (epoch, step, ...), when present, and "sha256" = the
 content digest (content_digest) of every tensor and the other metadata: a file changed after it was
 written — truncated, bytes flipped, config edited — is refused on reading. (Files written before the
@@ -30,6 +34,8 @@ from .errors import InpaintError
 from .model import GenerativeModel
 
 FORMAT = "seminpaint-dcgan"
+CONTEXT_ENCODER_FORMAT = "seminpaint-context-encoder"
+FORMAT_NAMES = {FORMAT: "a DCGAN (G and D)", CONTEXT_ENCODER_FORMAT: "a Context Encoder"}
 DIGEST_KEY = "sha256"
 
 
@@ -48,7 +54,8 @@ def content_digest(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -
 
 @dataclass
 class Checkpoint:
-    """What a checkpoint file holds: the config, every tensor, and the training progress."""
+    """What a checkpoint file holds: the config (a DCGANConfig, or the config class read_checkpoint
+    was given), every tensor, and the training progress."""
 
     config: DCGANConfig
     tensors: dict[str, torch.Tensor]
@@ -88,8 +95,27 @@ def save_checkpoint(
 
     dtype: cast floating-point weights (e.g. torch.float16 for a shipped model); None keeps them.
     """
+    write_checkpoint(path, config, {"generator": generator, "discriminator": discriminator},
+                     extra_tensors=extra_tensors, training=training, dtype=dtype)
+
+
+def write_checkpoint(
+    path: str | Path,
+    config,
+    networks: dict[str, nn.Module],
+    *,
+    format: str = FORMAT,
+    extra_tensors: dict[str, torch.Tensor] | None = None,
+    training: dict | None = None,
+    dtype: torch.dtype | None = None,
+) -> None:
+    """Write networks {prefix: module} (and optional training state) to `path` atomically, in `format`.
+
+    config: any configuration with to_dict() (DCGANConfig, ContextEncoderConfig); each network's
+    state dict is stored under "<prefix>.*". dtype as for save_checkpoint.
+    """
     tensors: dict[str, torch.Tensor] = {}
-    for prefix, network in (("generator", generator), ("discriminator", discriminator)):
+    for prefix, network in networks.items():
         for name, value in network.state_dict().items():
             value = value.detach().cpu()
             if dtype is not None and value.is_floating_point():
@@ -97,16 +123,15 @@ def save_checkpoint(
             tensors[f"{prefix}.{name}"] = value.contiguous()
     for name, value in (extra_tensors or {}).items():
         tensors[name] = value.detach().cpu().contiguous()
-    metadata = {"format": FORMAT, "config": json.dumps(config.to_dict())}
+    metadata = {"format": format, "config": json.dumps(config.to_dict())}
     if training:
         metadata["training"] = json.dumps(training)
     metadata[DIGEST_KEY] = content_digest(tensors, metadata)
     atomic_write(Path(path), lambda temporary: save_file(tensors, temporary, metadata=metadata))
 
 
-def read_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint written by save_checkpoint; a missing, foreign or corrupt file raises InpaintError."""
-    path = Path(path)
+def _read(path: Path, *, tensors: bool = True) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """(header metadata, tensors) of a safetensors file; only the header when tensors=False."""
     if not path.is_file():
         raise InpaintError(f"checkpoint not found: {path}")
     try:
@@ -114,10 +139,30 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
 
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-        tensors = load_file(str(path))
+        return metadata, load_file(str(path)) if tensors else {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         raise InpaintError(f"checkpoint {path} is corrupt or not a safetensors file ({error})") from None
-    if metadata.get("format") != FORMAT or "config" not in metadata:
+
+
+def checkpoint_format(path: str | Path) -> str | None:
+    """The "format" entry of a checkpoint's header (FORMAT, CONTEXT_ENCODER_FORMAT), None without one.
+
+    Reads the header alone; a missing or non-safetensors file raises InpaintError.
+    """
+    return _read(Path(path), tensors=False)[0].get("format")
+
+
+def read_checkpoint(path: str | Path, *, format: str = FORMAT, config_class: type = DCGANConfig) -> Checkpoint:
+    """Read a checkpoint written by save_checkpoint (or write_checkpoint in `format`, whose config is
+    rebuilt with config_class.from_dict); a missing, foreign or corrupt file raises InpaintError."""
+    path = Path(path)
+    metadata, tensors = _read(path)
+    found = metadata.get("format")
+    if found != format and found in FORMAT_NAMES and "config" in metadata:
+        hint = "; it is the context_encoder method's network (--method context_encoder)" \
+            if found == CONTEXT_ENCODER_FORMAT else ""
+        raise InpaintError(f"checkpoint {path} holds {FORMAT_NAMES[found]}, not {FORMAT_NAMES[format]}{hint}")
+    if found != format or "config" not in metadata:
         raise InpaintError(f"checkpoint {path} is not a seminpaint model (no configuration in its header)")
     unknown = set(metadata) - {"format", "config", "training", DIGEST_KEY}
     if unknown:  # e.g. a damaged digest key: refuse rather than skip the check
@@ -127,24 +172,29 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         raise InpaintError(f"checkpoint {path} was changed after it was written (its SHA-256 content digest "
                            "does not match): refusing it; use an intact copy")
     try:
-        config = DCGANConfig.from_dict(json.loads(metadata["config"]))
+        config = config_class.from_dict(json.loads(metadata["config"]))
         training = json.loads(metadata.get("training", "{}"))
     except (json.JSONDecodeError, TypeError) as error:
         raise InpaintError(f"checkpoint {path} has a corrupt configuration ({error})") from None
     return Checkpoint(config=config, tensors=tensors, training=training)
 
 
+def load_weights(network: nn.Module, checkpoint: Checkpoint, prefix: str) -> nn.Module:
+    """Put the checkpoint's "<prefix>.*" tensors into `network` as float32 and return it;
+    mismatching tensors raise InpaintError."""
+    state = {k: v.float() if v.is_floating_point() else v for k, v in checkpoint.state_dict(prefix).items()}
+    try:
+        network.load_state_dict(state)
+    except RuntimeError as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise InpaintError(f"checkpoint weights do not fit its configuration: {first_line}") from None
+    return network
+
+
 def build_networks(checkpoint: Checkpoint) -> tuple[Generator, Discriminator]:
     """G and D with the checkpoint's weights, in float32; mismatching tensors raise InpaintError."""
-    generator, discriminator = Generator(checkpoint.config), Discriminator(checkpoint.config)
-    for prefix, network in (("generator", generator), ("discriminator", discriminator)):
-        state = {k: v.float() if v.is_floating_point() else v for k, v in checkpoint.state_dict(prefix).items()}
-        try:
-            network.load_state_dict(state)
-        except RuntimeError as error:
-            first_line = str(error).strip().splitlines()[0]
-            raise InpaintError(f"checkpoint weights do not fit its configuration: {first_line}") from None
-    return generator, discriminator
+    return (load_weights(Generator(checkpoint.config), checkpoint, "generator"),
+            load_weights(Discriminator(checkpoint.config), checkpoint, "discriminator"))
 
 
 def load_model(path: str | Path, *, device: torch.device | str = "cpu") -> GenerativeModel:

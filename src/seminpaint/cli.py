@@ -25,6 +25,13 @@ def add_train(subparsers) -> None:
                     "trains on its share of every batch of --batch-size images (divisible by the number "
                     "of processes), with the same result as one process; rank 0 writes the run folder.",
     )
+    add_training_options(parser, device_help="cpu, cuda, cuda:1 … (default: cuda if available; "
+                                             "under torchrun cuda means cuda:LOCAL_RANK)")
+    parser.set_defaults(run=run_train)
+
+
+def add_training_options(parser, *, device_help: str) -> None:
+    """The data, run-folder and optimisation options shared by `train` and `train-context-encoder`."""
     parser.add_argument("--dataset", default="celeba", help="dataset name (see `seminpaint datasets`)")
     parser.add_argument("--root", required=True, type=Path, help="where the dataset is kept")
     parser.add_argument("--split", default="train")
@@ -39,9 +46,40 @@ def add_train(subparsers) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     parser.add_argument("--limit", type=int, help="use only the first N images (smoke runs)")
     parser.add_argument("--overwrite", action="store_true", help="start the run folder over instead of resuming")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if available; "
-                        "under torchrun cuda means cuda:LOCAL_RANK)")
-    parser.set_defaults(run=run_train)
+    parser.add_argument("--device", default=None, help=device_help)
+
+
+def add_train_context_encoder(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train-context-encoder",
+        help="train the Context Encoder baseline (the paper's CE) on a dataset (resumes a run folder's checkpoint)",
+        description="Train the Context Encoder of Pathak et al. (the paper's CE baseline): L2 on the hole "
+                    "(λ 0.999) plus an adversarial loss (λ 0.001), Adam 2e-4, β1 0.5, random flips, every "
+                    "image with a fresh mask of a random kind (center, pattern, random_pixels, half). "
+                    "Running the same command again resumes from the run folder's last checkpoint; "
+                    "`seminpaint export` makes the float16 file the context_encoder method loads. One process.",
+    )
+    add_training_options(parser, device_help="cpu, cuda, cuda:1 … (default: cuda if available)")
+    parser.set_defaults(run=run_train_context_encoder)
+
+
+def run_train_context_encoder(args) -> None:
+    from . import distributed
+    from .context_encoder import ContextEncoderConfig, ContextEncoderTrainConfig, train_context_encoder
+    from .data import load_dataset
+
+    if distributed.launched():
+        raise InpaintError("train-context-encoder runs in one process; start it without torchrun")
+    config = ContextEncoderTrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                                       precision=args.precision, checkpoint_every=args.checkpoint_every)
+    device = pick_device(args.device)
+    images = load_dataset(args.dataset, args.root, split=args.split, image_size=args.image_size,
+                          channels=args.channels, limit=args.limit)
+    print(f"training a Context Encoder on {len(images)} images of {args.dataset} ({args.split})")
+    model_config = ContextEncoderConfig(image_size=args.image_size, channels=args.channels)
+    path = train_context_encoder(images, args.out, model_config=model_config, config=config,
+                                 overwrite=args.overwrite, device=device)
+    print(f"checkpoint: {path}")
 
 
 def refuse_to_overwrite(paths, overwrite: bool) -> None:
@@ -99,7 +137,8 @@ def add_inpaint(subparsers) -> None:
         description="Fill the hole of each image by searching the GAN's latent space for the image "
                     "that best agrees with the known pixels, then Poisson-blend it in. " + MASK_HELP + ".",
     )
-    parser.add_argument("--model", type=Path, help="checkpoint (.safetensors); default: the shipped face model")
+    parser.add_argument("--model", type=Path, help="checkpoint (.safetensors); default: the shipped face model "
+                        "(with --method context_encoder: a Context Encoder, default the shipped one)")
     parser.add_argument("--image", required=True, type=Path, help="an image file, or a folder of images")
     parser.add_argument("--mask", required=True,
                         help="a mask image file (white = missing), a folder of masks named as the images, "
@@ -107,10 +146,14 @@ def add_inpaint(subparsers) -> None:
     parser.add_argument("--output", required=True, type=Path,
                         help="output file (for one image) or folder (for a folder); same size as the input")
     add_search_options(parser)
-    parser.add_argument("--blend", default="poisson", choices=("poisson", "overlay"))
+    parser.add_argument("--blend", default="poisson", choices=("poisson", "overlay", "hybrid"),
+                        help="poisson: Eq. 6, the paper (default); overlay: paste G(ẑ); hybrid: Eq. 6 plus "
+                             "biharmonic smoothness, ours, better than poisson on every mask kind measured")
+    parser.add_argument("--smoothness", type=float, default=3.0,
+                        help="μ of --blend hybrid, in pixels² at the model's size (default 3, chosen on validation)")
     parser.add_argument("--method", default="ours",
                         help="ours (the paper's method, default) or a comparison method: mean, biharmonic, tv, "
-                             "low_rank, patchmatch, telea, navier_stokes")
+                             "low_rank, patchmatch, telea, navier_stokes, context_encoder (images of its size, 64×64)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random starts and for random masks")
     parser.add_argument("--raw", type=Path, help="also write the raw G(ẑ) here (a file, or a folder)")
     parser.add_argument("--save-mask", type=Path, help="also write the mask used here (a file, or a folder)")
@@ -214,12 +257,13 @@ def run_inpaint(args) -> None:
         mask = mask_for(args, image_path, image.shape[:2], index)
         if args.method == "ours":
             result = inpaint(image, mask, model=model, settings=settings, blend=args.blend,
-                             generator=torch.Generator().manual_seed(args.seed), progress=single)
+                             smoothness=args.smoothness, generator=torch.Generator().manual_seed(args.seed), progress=single)
             filled = result.image
             if raw is not None:
                 save_image(raw, result.generated, bits=output_bits(image, raw))
         else:
-            filled = fill_with_baseline(args.method, image, mask)
+            options = {"model": args.model} if args.method == "context_encoder" and args.model else {}
+            filled = fill_with_baseline(args.method, image, mask, **options)
         save_image(output, filled, bits=output_bits(image, output))
         if mask_output is not None:
             save_mask(mask_output, mask)
@@ -238,8 +282,9 @@ def check_method(name: str) -> None:
         raise InpaintError(f"unknown method {name!r}; choose one of: {', '.join(choices)}")
 
 
-def fill_with_baseline(name: str, image, mask):
-    """A comparison method on a user's image (uint8, any layout the CLI reads): float [0, 1], alpha kept."""
+def fill_with_baseline(name: str, image, mask, **options):
+    """A comparison method (with its options) on a user's image (uint8, any layout the CLI reads):
+    float [0, 1], alpha kept."""
     import numpy as np
 
     from .baselines import fill
@@ -247,7 +292,7 @@ def fill_with_baseline(name: str, image, mask):
 
     image = to_float(image)
     colour = image[..., :3] if image.ndim == 3 and image.shape[2] == 4 else image
-    filled = fill(name, colour, mask)
+    filled = fill(name, colour, mask, **options)
     return np.concatenate([filled, image[..., 3:]], axis=-1) if colour is not image else filled
 
 
@@ -394,7 +439,8 @@ def add_export(subparsers) -> None:
     parser = subparsers.add_parser(
         "export", help="write a training checkpoint's G and D alone (optionally float16) for inference",
         description="Keep only the networks and their configuration from a checkpoint (no optimiser "
-                    "state), optionally in half precision, to ship or share a model.",
+                    "state), optionally in half precision, to ship or share a model. A Context Encoder "
+                    "checkpoint (train-context-encoder) keeps its network alone (its D is for training).",
     )
     parser.add_argument("--checkpoint", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
@@ -406,14 +452,19 @@ def add_export(subparsers) -> None:
 def run_export(args) -> None:
     import torch
 
-    from .checkpoint import build_networks, read_checkpoint, save_checkpoint
+    from .checkpoint import CONTEXT_ENCODER_FORMAT, build_networks, checkpoint_format, read_checkpoint, save_checkpoint
 
     refuse_to_overwrite([args.out], args.overwrite)
-    checkpoint = read_checkpoint(args.checkpoint)
-    generator, discriminator = build_networks(checkpoint)
-    training = {k: checkpoint.training[k] for k in ("epoch", "step") if k in checkpoint.training}
-    save_checkpoint(args.out, checkpoint.config, generator, discriminator, training=training,
-                    dtype=torch.float16 if args.half else None)
+    dtype = torch.float16 if args.half else None
+    if checkpoint_format(args.checkpoint) == CONTEXT_ENCODER_FORMAT:
+        from .context_encoder import export
+
+        export(args.checkpoint, args.out, dtype=dtype)
+    else:
+        checkpoint = read_checkpoint(args.checkpoint)
+        generator, discriminator = build_networks(checkpoint)
+        training = {k: checkpoint.training[k] for k in ("epoch", "step") if k in checkpoint.training}
+        save_checkpoint(args.out, checkpoint.config, generator, discriminator, training=training, dtype=dtype)
     print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.1f} MiB)")
 
 
@@ -497,6 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_inpaint(subparsers)
     add_masks(subparsers)
     add_train(subparsers)
+    add_train_context_encoder(subparsers)
     add_sample(subparsers)
     add_export(subparsers)
     add_evaluate(subparsers)

@@ -103,23 +103,34 @@ class Discriminator(nn.Module):
     def __init__(self, config: DCGANConfig = DCGANConfig()) -> None:
         super().__init__()
         self.config = config
-        width = config.discriminator_features
-        layers: list[nn.Module] = [
-            nn.Conv2d(config.channels, width, 4, 2, 1, bias=False),
-            nn.LeakyReLU(0.2, inplace=True),
-        ]
-        for _ in range(config.upsamplings):
-            layers += [
-                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(width * 2),
-                nn.LeakyReLU(0.2, inplace=True),
-            ]
-            width *= 2
+        layers, width = discriminator_trunk(config.channels, config.discriminator_features, config.upsamplings)
         layers.append(nn.Conv2d(width, 1, 4, 1, 0, bias=False))  # 4×4 → 1×1
         self.net = nn.Sequential(*layers)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.net(image).reshape(image.shape[0])
+
+
+def discriminator_trunk(in_channels: int, features: int, downsamplings: int) -> tuple[list[nn.Module], int]:
+    """D's layers up to its 4×4 feature map, and that map's width: (B, in_channels, S, S) → (B, width, 4, 4).
+
+    A 4×4 stride-2 conv to `features` channels with LeakyReLU(0.2), then `downsamplings` times a 4×4
+    stride-2 conv doubling the width, BN, LeakyReLU(0.2); S = 2**(downsamplings + 3). Shared by D
+    and the Context Encoder's encoder (context_encoder.py).
+    """
+    width = features
+    layers: list[nn.Module] = [
+        nn.Conv2d(in_channels, width, 4, 2, 1, bias=False),
+        nn.LeakyReLU(0.2, inplace=True),
+    ]
+    for _ in range(downsamplings):
+        layers += [
+            nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(width * 2),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        width *= 2
+    return layers, width
 
 
 def init_weights(network: nn.Module, *, generator: torch.Generator | None = None) -> None:

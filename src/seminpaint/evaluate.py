@@ -8,7 +8,8 @@ a finished run can be repeated at no cost:
     OUT/images/<index:05d>.png               ground truth (uint8), the dataset's first `count` images
     OUT/masks/<kind>/<index:05d>.png         mask (white = missing), masks.make_masks(kind, …, seed)
     OUT/predictions/<method>/config.json     the method's settings; a resume with others is refused
-    OUT/predictions/<method>/<kind>/<index:05d>.png   prediction (uint8); "ours_raw" holds G(ẑ)
+    OUT/predictions/<method>/<kind>/<index:05d>.png   prediction (uint8); "ours_raw" holds G(ẑ),
+                                             "ours_hybrid" it re-blended (blend.hybrid_blend)
     OUT/timings/<method>/<kind>.json         wall-clock seconds per image, keyed by index
     OUT/scores.csv                           psnr, psnr_hole, ssim, ssim_hole per method, kind, image
     OUT/results.md, OUT/results.csv          mean ± std tables (rows = methods, columns = kinds)
@@ -45,6 +46,7 @@ from tqdm import tqdm
 
 from . import baselines, distributed, metrics
 from .api import BLEND_MODES, inpaint, resolve_model, resolve_settings
+from .blend import HYBRID_SMOOTHNESS, hybrid_blend
 from .checkpoint import atomic_write
 from .data import load_dataset
 from .errors import InpaintError
@@ -54,6 +56,7 @@ from .masks import MASK_ALIASES, MASK_KINDS, make_masks, read_mask
 
 OURS = "ours"
 OURS_RAW = "ours_raw"  # G(ẑ) before blending, written by "ours"
+OURS_HYBRID = "ours_hybrid"  # ours' G(ẑ) blended with blend.hybrid_blend instead of Eq. 6
 DEFAULT_METHODS = (OURS, "mean", "biharmonic")
 METRICS = ("psnr", "psnr_hole", "ssim", "ssim_hole")
 METRIC_TITLES = {
@@ -285,7 +288,7 @@ def prepare(
 
 def method_names() -> tuple[str, ...]:
     """Every method predict accepts: "ours" and the baselines of seminpaint.baselines.METHODS."""
-    return (OURS, *sorted(baselines.METHODS))
+    return (OURS, OURS_HYBRID, *sorted(baselines.METHODS))
 
 
 def check_methods(methods: Iterable[str] | str) -> tuple[str, ...]:
@@ -418,6 +421,9 @@ def predict(
 
     Files that exist are skipped, so an interrupted run continues. Every method sees the ground
     truth with the hole set to 0. kinds, count: default to everything prepared.
+    "ours_hybrid": ours' G(ẑ) (the ours_raw files, so "ours" must come first) blended with
+        blend.hybrid_blend, μ = method_options["ours_hybrid"]["smoothness"] (default 3); its time
+        per image is ours' plus the blend's.
     "ours": seminpaint.inpaint with `model` (a GenerativeModel, a checkpoint path, or None for
         the shipped model) and `settings` (a preset name or SearchSettings), in chunks of
         `batch_size` images fixed by index: chunk k = indices [k·B, (k+1)·B) starts z from
@@ -446,6 +452,8 @@ def predict(
         options = dict(method_options.get(method) or {})
         if method == OURS:
             _predict_ours(evaluation, kinds, count, model, settings, options, batch_size, device, progress, shard)
+        elif method == OURS_HYBRID:
+            _predict_hybrid(evaluation, kinds, count, options, progress, shard)
         else:
             _predict_baseline(evaluation, method, kinds, count, options, root, progress, shard)
 
@@ -523,6 +531,41 @@ def _predict_ours(evaluation, kinds, count, model, settings, options, batch_size
             timings.save()
 
 
+def _predict_hybrid(evaluation, kinds, count, options, progress, shard=(0, 1)) -> None:
+    options = dict(options)
+    smoothness = options.pop("smoothness", HYBRID_SMOOTHNESS)
+    if options:
+        raise InpaintError(f"{OURS_HYBRID} takes only the option smoothness, got {', '.join(sorted(options))}")
+    out = evaluation.out
+    ours_config = out / "predictions" / OURS_RAW / "config.json"
+    _check_config(out, OURS_HYBRID, {"smoothness": smoothness, "blend": "hybrid", "source": "ours_raw (G(ẑ) of ours)",
+                                     "ours": _read_json(ours_config) if ours_config.is_file() else None})
+    indices = [index for index in range(count) if distributed.in_shard(index, shard)]
+    for kind in kinds:
+        todo = [index for index in indices if not prediction_path(out, OURS_HYBRID, kind, index).is_file()]
+        absent = [index for index in todo if not prediction_path(out, OURS_RAW, kind, index).is_file()]
+        if absent:
+            raise InpaintError(f"{OURS_HYBRID} re-blends the G(ẑ) of {OURS}, which has no {kind} prediction for "
+                               f"image {absent[0]}; run {OURS} first (list it before {OURS_HYBRID})")
+        search_seconds = {int(key): entry["seconds"] for key, entry in
+                          _read_json(timing_path(out, OURS, kind)).get("images", {}).items()} \
+            if timing_path(out, OURS, kind).is_file() else {}
+        timings = Timings(out, OURS_HYBRID, kind, shard)
+        try:
+            for index in tqdm(todo, desc=f"{OURS_HYBRID} {kind}", unit="img", disable=not progress):
+                mask = evaluation.read_mask(kind, index)
+                corrupted = _corrupted(evaluation.read_image(index), mask)
+                generated = evaluation.read_prediction(OURS_RAW, kind, index)
+                start = time.perf_counter()
+                result = np.clip(hybrid_blend(corrupted, generated, mask, smoothness=smoothness), 0.0, 1.0)
+                seconds = time.perf_counter() - start
+                write_if_changed(prediction_path(out, OURS_HYBRID, kind, index), png_bytes(result))
+                if index in search_seconds:  # the method's cost: ours' search (and blend) plus this blend
+                    timings.record([index], search_seconds[index] + seconds, device="cpu", batch=1)
+        finally:
+            timings.save()
+
+
 def _predict_baseline(evaluation, method, kinds, count, options, root, progress, shard=(0, 1)) -> None:
     out = evaluation.out
     indices = [index for index in range(count) if distributed.in_shard(index, shard)]
@@ -536,7 +579,11 @@ def _predict_baseline(evaluation, method, kinds, count, options, root, progress,
         config_options = {**options, "references": f"{evaluation.dataset} train split"}
     else:
         config_options = options
-    _check_config(out, method, {"options": config_options})
+    ignore = ()
+    if method == "context_encoder":  # which network, by its file's digest (its path may change)
+        config_options = {**options, "model_sha256": baselines.context_encoder.model_digest(options.get("model"))}
+        ignore = ("options.model",)
+    _check_config(out, method, {"options": config_options}, ignore=ignore)
     for kind in kinds:
         timings = Timings(out, method, kind, shard)
         todo = [index for index in indices if not prediction_path(out, method, kind, index).is_file()]
@@ -561,7 +608,7 @@ def predicted_methods(out: str | Path) -> tuple[str, ...]:
     """Methods with a folder under OUT/predictions: ours and ours_raw first, then the rest sorted."""
     folder = Path(out) / "predictions"
     names = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-    first = [name for name in (OURS, OURS_RAW) if name in names]
+    first = [name for name in (OURS, OURS_HYBRID, OURS_RAW) if name in names]
     return tuple(first + [name for name in names if name not in first])
 
 
@@ -803,6 +850,11 @@ def _preamble(evaluation: EvaluationSet, methods, kinds, count, timings) -> list
             f"({settings.get('prior_form')} prior), window {settings.get('window')}, {settings.get('precision')}, "
             f"{config.get('blend')} blending; batches of {config.get('batch_size')} on {', '.join(devices) or '?'} "
             f"(every setting: predictions/ours/config.json). ours_raw is G(ẑ) before blending.")
+    hybrid_path = evaluation.out / "predictions" / OURS_HYBRID / "config.json"
+    if OURS_HYBRID in methods and hybrid_path.is_file():
+        lines.append(f"- ours_hybrid: the same G(ẑ) blended with the hybrid blend (Eq. 6 plus μ‖Δx‖², μ = "
+                     f"{_read_json(hybrid_path).get('smoothness')}) instead of Eq. 6; its seconds are ours' plus "
+                     "this blend's.")
     return lines
 
 
@@ -835,7 +887,8 @@ def evaluate(
     masks of each of `kinds` (default all four) drawn with `seed`. methods: "ours" and any
     baseline names (default ours, mean, biharmonic). model: a GenerativeModel, checkpoint path
     or None (the shipped model), used only by "ours"; settings: a preset name or SearchSettings.
-    image_size, channels: default the model's when "ours" is asked for, else 64 and 3.
+    image_size, channels: default the model's when "ours" is asked for, else the Context Encoder's
+    when "context_encoder" is, else 64 and 3.
     method_options: {method: {option: value}}. Everything already in OUT is reused.
 
     Shards: in a torchrun group of N > 1 processes, rank 0 prepares, every rank predicts its
@@ -851,12 +904,17 @@ def evaluate(
     method_options = _check_method_options(methods, method_options)
     if "nearest_neighbour" in methods and "references" not in (method_options.get("nearest_neighbour") or {}):
         _check_references(split)
+    if "context_encoder" in methods:  # its network, loaded now so that a missing one fails before any work
+        network = baselines.context_encoder.load((method_options.get("context_encoder") or {}).get("model"))[0]
     if OURS in methods:
         model = resolve_model(model, device)
         _ours_options(settings, method_options.get(OURS) or {})  # fail before any work
         model_channels, model_height, _ = model.image_shape
         image_size = model_height if image_size is None else image_size
         channels = model_channels if channels is None else channels
+    elif "context_encoder" in methods:
+        image_size = network.config.image_size if image_size is None else image_size
+        channels = network.config.channels if channels is None else channels
     image_size = 64 if image_size is None else image_size
     channels = 3 if channels is None else channels
     if figure_indices is not None:

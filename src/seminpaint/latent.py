@@ -31,7 +31,7 @@ class SearchSettings:
     "non_saturating" (−λ log D). window: Eq. 3's window (paper: 7). restarts: random starts per
     image, the lowest final loss kept (paper: 1). precision: "bf16" (autocast with the networks in
     channels_last memory layout, same weights; the default: 2.3× faster here with equal PSNR, see
-    docs/results/speed.md) or "fp32" (the plain loop).
+    docs/results/README.md, "Speed") or "fp32" (the plain loop).
     screen: draw this many random z per image, score them by the loss (forward passes only) and
     start from the `restarts` best (0: plain random starts, the paper). patience: stop an image
     once its loss has not fallen by a fraction `tolerance` for this many steps (0: never stop,

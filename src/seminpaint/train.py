@@ -23,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -78,6 +80,17 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Checkpoint, 
     saved = optimizer.state_dict()
     saved["state"] = state
     optimizer.load_state_dict(saved)
+
+
+def precision_setup(
+    precision: str, device: torch.device | str,
+) -> tuple[torch.memory_format, Callable[[], ContextManager]]:
+    """(memory format, autocast context factory) of a training precision: "bf16" is channels_last
+    with bfloat16 autocast on `device`'s type, "fp32" the plain loop (contiguous, no autocast)."""
+    if precision != "bf16":
+        return torch.contiguous_format, contextlib.nullcontext
+    device_type = torch.device(device).type
+    return torch.channels_last, lambda: torch.autocast(device_type, dtype=torch.bfloat16)
 
 
 def batch_order(count: int, seed: int, epoch: int) -> torch.Tensor:
@@ -158,16 +171,13 @@ def train(
 
     generator.to(device).train()
     discriminator.to(device).train()
-    use_bf16 = config.precision == "bf16"
-    memory_format = torch.channels_last if use_bf16 else torch.contiguous_format
+    memory_format, autocast = precision_setup(config.precision, device)
     generator.to(memory_format=memory_format)
     discriminator.to(memory_format=memory_format)
     run_generator, run_discriminator = generator, discriminator  # what the steps call
     if world > 1:  # BatchNorm over the global batch; the optimisers hold the same Parameter objects
         run_generator = distributed.data_parallel(generator, device)
         run_discriminator = distributed.data_parallel(discriminator, device)
-    device_type = torch.device(device).type
-    autocast = (lambda: torch.autocast(device_type, dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext
     data = torch.from_numpy(images).permute(0, 3, 1, 2)  # uint8 (N, C, H, W)
     fixed_z = sample_latent(config.sample_count, model_config.latent_dim,
                             generator=torch.Generator().manual_seed(config.seed + 1)).to(device)

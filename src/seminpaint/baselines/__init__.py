@@ -12,6 +12,8 @@ Every method has the signature `fill(image, mask, **options) -> np.ndarray`:
     telea              OpenCV's fast-marching inpainting (Telea); needs opencv-python-headless
     navier_stokes      OpenCV's Navier–Stokes inpainting; needs opencv-python-headless
     nearest_neighbour  the closest image of `references` on the known pixels (the paper's NN, Fig. 7)
+    context_encoder    a trained Context Encoder (the paper's CE, [30]); `model` = its checkpoint,
+                       default weights/context_encoder64.safetensors; images of the network's size
 
 Input checks and the output contract live in one place, `_common.baseline`, which wraps each
 method's core; `fill(name, ...)` below only dispatches. Optional packages are imported on first
@@ -25,7 +27,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import InpaintError
-from . import biharmonic, low_rank, mean, nearest_neighbour, opencv, patch_match, tv
+from . import biharmonic, context_encoder, low_rank, mean, nearest_neighbour, opencv, patch_match, tv
 from .nearest_neighbour import nearest_index
 
 METHODS: dict[str, Callable[..., np.ndarray]] = {
@@ -37,8 +39,7 @@ METHODS: dict[str, Callable[..., np.ndarray]] = {
     "telea": opencv.fill_telea,
     "navier_stokes": opencv.fill_navier_stokes,
     "nearest_neighbour": nearest_neighbour.fill,
-    # "context_encoder": the paper's CE [30] baseline. It needs a trained network, so it is added
-    # here, with the same fill(image, mask, **options) signature, once it is trained.
+    "context_encoder": context_encoder.fill,
 }
 
 

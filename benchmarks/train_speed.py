@@ -1,0 +1,94 @@
+"""DCGAN training speed, the plain fp32 loop against ours (bf16 autocast, channels_last), in one process.
+
+Both ways train from the same initialisation (same seed) on the same CelebA training faces with
+the same batches, flips and z, for the same number of steps; the table gives training images per
+second (G and D steps together, checkpoints excluded: one is written only at the end). With
+--quality-epochs E, each way then trains E whole epochs from scratch and the validation
+inpainting PSNR of each model is compared (the fast search preset on --quality-count validation
+faces, centre and random masks), since a faster loop is only worth having at equal quality.
+
+    python benchmarks/train_speed.py --steps 40
+    python benchmarks/train_speed.py --steps 40 --quality-epochs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common import CELEBA
+from seminpaint import PRESETS, inpaint
+from seminpaint.checkpoint import load_model
+from seminpaint.data import load_dataset
+from seminpaint.masks import make_masks
+from seminpaint.metrics import psnr
+from seminpaint.train import CHECKPOINT_NAME, TrainConfig, train
+
+WAYS = ("fp32", "bf16")
+
+
+def images_per_second(faces: np.ndarray, precision: str, steps: int, batch: int) -> float:
+    """Train `steps` batches from scratch in a scratch folder; images per second."""
+    subset = faces[:steps * batch]
+    config = TrainConfig(epochs=1, batch_size=batch, precision=precision, checkpoint_every=10**9)
+    train(subset[:batch], tempfile.mkdtemp(), config=config, progress=False)  # warm-up: one step
+    with tempfile.TemporaryDirectory() as run:
+        started = time.perf_counter()
+        train(subset, run, config=config, progress=False)
+        return len(subset) / (time.perf_counter() - started)
+
+
+def validation_psnr(checkpoint: Path, faces: np.ndarray) -> dict[str, float]:
+    """Mean full-image PSNR of the fast preset on `faces` for the centre and random masks."""
+    model, scores = load_model(checkpoint), {}
+    truth = faces.astype(np.float32) / 255.0
+    for kind in ("center", "random_pixels"):
+        masks = make_masks(kind, len(faces), 64, 64, seed=0)
+        result = inpaint(faces, masks, model=model, settings=PRESETS["fast"], generator=torch.Generator().manual_seed(0))
+        scores[kind] = float(np.mean([psnr(t, r, data_range=1.0) for t, r in zip(truth, result.image)]))
+    return scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=CELEBA)
+    parser.add_argument("--steps", type=int, default=40, help="training steps timed per way")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--quality-epochs", type=int, default=0, help="also train each way this many epochs")
+    parser.add_argument("--quality-count", type=int, default=32, help="validation faces for the quality check")
+    parser.add_argument("--out", type=Path, default=None, help="keep the quality runs here (default: a scratch folder)")
+    args = parser.parse_args()
+
+    faces = load_dataset("celeba", args.root, split="train")
+    rates = {way: images_per_second(faces, way, args.steps, args.batch_size) for way in WAYS}
+    print(f"{date.today()} · {platform.processor() or platform.machine()} · {torch.get_num_threads()} threads · "
+          f"torch {torch.__version__} · DCGAN 64×64, batch {args.batch_size}, {args.steps} steps per way")
+    print("| way | training images/s | speed-up |")
+    print("|---|---|---|")
+    for way in WAYS:
+        print(f"| {way} | {rates[way]:.1f} | {rates[way] / rates['fp32']:.2f}× |")
+
+    if args.quality_epochs:
+        validation = load_dataset("celeba", args.root, split="val", limit=args.quality_count)
+        out = args.out or Path(tempfile.mkdtemp())
+        print(f"\n{args.quality_epochs} epoch(s) per way from the same seed; fast-preset PSNR (dB) on "
+              f"{args.quality_count} validation faces")
+        print("| way | center | random_pixels | training minutes |")
+        print("|---|---|---|---|")
+        for way in WAYS:
+            started = time.perf_counter()
+            train(faces, out / way, config=TrainConfig(epochs=args.quality_epochs, precision=way), progress=True)
+            minutes = (time.perf_counter() - started) / 60
+            scores = validation_psnr(out / way / CHECKPOINT_NAME, validation)
+            print(f"| {way} | {scores['center']:.2f} | {scores['random_pixels']:.2f} | {minutes:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
