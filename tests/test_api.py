@@ -104,6 +104,14 @@ def test_hybrid_blend_without_smoothness_is_the_poisson_blend(size):
     assert poisson.steps == FEW.iterations
 
 
+def test_the_enhanced_preset_is_the_fast_search_with_the_hybrid_blend(smooth_image):
+    enhanced = run(smooth_image, centre(), settings="enhanced")
+    assert np.array_equal(enhanced.image, run(smooth_image, centre(), settings="fast", blend="hybrid").image)
+    assert not np.array_equal(enhanced.image, run(smooth_image, centre(), settings="fast").image)  # fast: Eq. 6
+    assert np.array_equal(run(smooth_image, centre(), settings="enhanced", blend="poisson").image,
+                          run(smooth_image, centre(), settings="fast").image)  # an explicit blend wins
+
+
 def test_model_from_a_checkpoint_path(tmp_path, smooth_image):
     model = tiny_model()
     path = tmp_path / "m.safetensors"

@@ -45,6 +45,17 @@ def test_inpaint_with_a_mask_kind_and_a_mask_file(files, capsys):
     assert np.array_equal(out[~hole], original[~hole])
 
 
+def test_the_enhanced_preset_blends_with_the_hybrid_blend(files):
+    folder, checkpoint, image = files
+    assert main(inpaint_args(checkpoint, image, "center", folder / "enhanced.png", "--preset", "enhanced")) == 0
+    assert main(inpaint_args(checkpoint, image, "center", folder / "hybrid.png", "--preset", "fast",
+                             "--blend", "hybrid")) == 0
+    assert main(inpaint_args(checkpoint, image, "center", folder / "poisson.png", "--preset", "fast")) == 0
+    enhanced = read_image(folder / "enhanced.png")
+    assert np.array_equal(enhanced, read_image(folder / "hybrid.png"))
+    assert not np.array_equal(enhanced, read_image(folder / "poisson.png"))
+
+
 def test_folder_in_folder_out(files):
     folder, checkpoint, image = files
     images = folder / "in"
@@ -106,6 +117,8 @@ def test_every_documented_error_is_one_line(files, capsys):
         (inpaint_args(checkpoint, image, "center", image), "exists; use --overwrite"),
         (inpaint_args(checkpoint, image, "center", image, "--overwrite"), "would overwrite the input"),
         (inpaint_args(checkpoint, image, "center", folder / "o1.png", "--preset", "turbo"), "unknown preset"),
+        (inpaint_args(checkpoint, image, "center", folder / "o1.png", "--blend", "hybrid", "--smoothness", "-1"),
+         "smoothness must be a finite number ≥ 0"),
         (["masks", "--kind", "blob", "--out", str(folder / "m")], "unknown mask kind"),
         (["train", "--root", str(folder / "nowhere"), "--out", str(folder / "run")], "not found"),
     ]

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from skimage.transform import resize
 
-from .blend import HYBRID_SMOOTHNESS, hybrid_blend, overlay, poisson_blend
+from .blend import HYBRID_SMOOTHNESS, check_smoothness, hybrid_blend, overlay, poisson_blend
 from .checkpoint import load_model
 from .errors import InpaintError
 from .images import MAX_PIXELS, from_tensor, to_float, to_tensor
@@ -82,6 +82,20 @@ def resolve_model(model: GenerativeModel | str | Path | None, device: torch.devi
     if not isinstance(model, GenerativeModel):
         raise InpaintError(f"model must be a GenerativeModel or a checkpoint path, got {type(model).__name__}")
     return model.to(device) if device is not None else model
+
+
+PRESET_BLENDS: dict[str, str] = {"enhanced": "hybrid"}
+"""The blend a preset implies when none is given; every other preset (and a SearchSettings) uses Eq. 6."""
+
+
+def resolve_blend(blend: str | None, settings: SearchSettings | str | None) -> str:
+    """The blend mode: `blend` itself, or for None the one the preset name implies (PRESET_BLENDS,
+    else "poisson"); an unknown mode raises InpaintError."""
+    if blend is None:
+        blend = PRESET_BLENDS.get(settings, "poisson") if isinstance(settings, str) else "poisson"
+    if blend not in BLEND_MODES:
+        raise InpaintError(f"blend must be one of {', '.join(BLEND_MODES)}, got {blend!r}")
+    return blend
 
 
 def resolve_settings(settings: SearchSettings | str | None) -> SearchSettings:
@@ -284,7 +298,7 @@ def inpaint(
     *,
     model: GenerativeModel | str | Path | None = None,
     settings: SearchSettings | str | None = None,
-    blend: str = "poisson",
+    blend: str | None = None,
     smoothness: float = HYBRID_SMOOTHNESS,
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
@@ -303,8 +317,10 @@ def inpaint(
         an alpha channel is kept as it is.
     mask: bool (H, W) or (N, H, W); True = missing (to be filled), False = known.
     model: a GenerativeModel (any G/D pair), a checkpoint path, or None for the shipped model.
-    settings: a SearchSettings, a preset name ("paper" is the default: 1500 iterations, one start).
-    blend: "poisson" (Eq. 6, the paper), "overlay" (G(ẑ) pasted into the hole) or "hybrid"
+    settings: a SearchSettings, a preset name ("paper" is the default: 1500 iterations, one start;
+        "fast": at most 300, each image stopping when its loss stops falling; "enhanced": the fast
+        search and the hybrid blend).
+    blend: None (the preset's: "hybrid" for "enhanced", else "poisson"), "poisson" (Eq. 6, the paper), "overlay" (G(ẑ) pasted into the hole) or "hybrid"
         (Eq. 6 plus a biharmonic smoothness term of weight `smoothness`, blend.hybrid_blend; ours,
         beyond the paper: see docs/results/README.md).
     smoothness: μ of the hybrid blend, in pixels² at the model's size (default 3, chosen on validation).
@@ -315,8 +331,9 @@ def inpaint(
         model-size inputs the search compares G(z) with).
     Returns an InpaintResult whose `image` has the input's shape, known pixels bit-identical.
     """
-    if blend not in BLEND_MODES:
-        raise InpaintError(f"blend must be one of {', '.join(BLEND_MODES)}, got {blend!r}")
+    blend = resolve_blend(blend, settings)
+    if blend == "hybrid":
+        check_smoothness(smoothness)
     model = resolve_model(model, device)
     settings = resolve_settings(settings)
     prepared = prepare(image, mask, model)

@@ -100,8 +100,7 @@ def hybrid_blend(image: np.ndarray, fill: np.ndarray, mask: np.ndarray, *,
     the border. The normal equations, restricted to the hole, are factorised once (sparse LU).
     """
     image, fill, mask = _check_inputs(image, fill, mask)
-    if not (isinstance(smoothness, (int, float, np.floating)) and np.isfinite(smoothness) and smoothness >= 0):
-        raise InpaintError(f"smoothness must be a finite number ≥ 0, got {smoothness!r}")
+    check_smoothness(smoothness)
     height, width = mask.shape
     known = np.where(mask[..., None], 0.0, image.reshape(height, width, -1)).reshape(height * width, -1)
     source = fill.reshape(height * width, -1).astype(np.float64)
@@ -119,6 +118,14 @@ def hybrid_blend(image: np.ndarray, fill: np.ndarray, mask: np.ndarray, *,
     solution = factor.solve(rhs)
     out[mask] = solution if image.ndim == 3 else solution[:, 0]
     return out
+
+
+def check_smoothness(smoothness: object) -> float:
+    """μ of hybrid_blend as a float; anything but a finite number ≥ 0 raises InpaintError."""
+    if isinstance(smoothness, bool) or not isinstance(smoothness, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(smoothness) or smoothness < 0:
+        raise InpaintError(f"smoothness must be a finite number ≥ 0, got {smoothness!r}")
+    return float(smoothness)
 
 
 def _gradient_operator(height: int, width: int) -> sparse.csr_matrix:

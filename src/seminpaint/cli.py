@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import InpaintError
 
-PRESET_NAMES = ("paper", "fast")  # kept in step with seminpaint.latent.PRESETS by a test
+PRESET_NAMES = ("paper", "fast", "enhanced")  # kept in step with seminpaint.latent.PRESETS by a test
 MASK_HELP = "mask convention: white (255) / True = missing, to be filled; black = known"
 
 
@@ -146,9 +146,9 @@ def add_inpaint(subparsers) -> None:
     parser.add_argument("--output", required=True, type=Path,
                         help="output file (for one image) or folder (for a folder); same size as the input")
     add_search_options(parser)
-    parser.add_argument("--blend", default="poisson", choices=("poisson", "overlay", "hybrid"),
-                        help="poisson: Eq. 6, the paper (default); overlay: paste G(ẑ); hybrid: Eq. 6 plus "
-                             "biharmonic smoothness, ours, better than poisson on every mask kind measured")
+    parser.add_argument("--blend", choices=("poisson", "overlay", "hybrid"),
+                        help="poisson: Eq. 6, the paper; overlay: paste G(ẑ); hybrid: Eq. 6 plus biharmonic "
+                             "smoothness, ours (default: the preset's: hybrid for enhanced, else poisson)")
     parser.add_argument("--smoothness", type=float, default=3.0,
                         help="μ of --blend hybrid, in pixels² at the model's size (default 3, chosen on validation)")
     parser.add_argument("--method", default="ours",
@@ -241,7 +241,7 @@ def run_inpaint(args) -> None:
     from tqdm import tqdm
 
     from . import distributed
-    from .api import inpaint, resolve_model
+    from .api import inpaint, resolve_blend, resolve_model
     from .images import output_bits, read_image, save_image
     from .masks import save_mask
 
@@ -251,13 +251,14 @@ def run_inpaint(args) -> None:
     # Image i's mask and random start depend on i alone, so a shard's files equal an unsharded run's.
     todo = jobs(args, shard)
     model = resolve_model(args.model, pick_device(args.device)) if args.method == "ours" else None
+    blend = resolve_blend(args.blend, args.preset)
     single = len(todo) == 1
     for index, (image_path, output, raw, mask_output) in tqdm(todo, desc="images", disable=single):
         image = read_image(image_path, mode="auto")
         mask = mask_for(args, image_path, image.shape[:2], index)
         if args.method == "ours":
-            result = inpaint(image, mask, model=model, settings=settings, blend=args.blend,
-                             smoothness=args.smoothness, generator=torch.Generator().manual_seed(args.seed), progress=single)
+            result = inpaint(image, mask, model=model, settings=settings, blend=blend, smoothness=args.smoothness,
+                             generator=torch.Generator().manual_seed(args.seed), progress=single)
             filled = result.image
             if raw is not None:
                 save_image(raw, result.generated, bits=output_bits(image, raw))
@@ -346,8 +347,10 @@ def run_demo(args) -> None:
     from .demo import run_demo as demo
 
     refuse_to_overwrite([args.out / "demo.png"], args.overwrite)
-    demo(args.out, model=args.model, settings=search_settings(args), seed=args.seed,
-         device=pick_device(args.device))
+    from .api import resolve_blend
+
+    demo(args.out, model=args.model, settings=search_settings(args), blend=resolve_blend(None, args.preset),
+         seed=args.seed, device=pick_device(args.device))
 
 
 def add_evaluate(subparsers) -> None:
@@ -413,8 +416,12 @@ def run_evaluate(args) -> None:
     from . import distributed
     from .evaluate import evaluate
 
+    from .api import resolve_blend
+
     settings = search_settings(args)
     options = evaluate_method_options(args.method_option)
+    if "ours" in args.methods:  # the preset's blend unless ours.blend is given
+        options.setdefault("ours", {}).setdefault("blend", resolve_blend(None, args.preset))
     shard = distributed.parse_shard(args.shard) if args.shard is not None else None
     device = pick_device(args.device) if "ours" in args.methods else None
     # Evaluation needs only barriers between the ranks: gloo, and time for unequal shards.
@@ -520,7 +527,7 @@ def add_serve(subparsers) -> None:
 
 
 def run_serve(args) -> None:
-    from .api import resolve_model, resolve_settings
+    from .api import resolve_blend, resolve_model, resolve_settings
     from .web.app import WebConfig, serve
 
     if args.max_upload_mb <= 0 or args.max_pixels < 1 or args.queue_limit < 1:
@@ -533,7 +540,8 @@ def run_serve(args) -> None:
     model = resolve_model(args.model, pick_device(args.device))  # loaded once, before the server starts
     config = WebConfig(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
                        queue_limit=args.queue_limit, max_iterations=args.max_iterations,
-                       default_iterations=args.iterations, settings=settings)
+                       default_iterations=args.iterations, settings=settings,
+                       blend=resolve_blend(None, args.preset))
     serve(model, config, host=args.host, port=args.port, announce=lambda line: print(line, flush=True))
 
 

@@ -41,13 +41,13 @@ def demo_faces(size: int = 64) -> tuple[np.ndarray, list[str]]:
 
 def run_demo(
     out: str | Path, *, model: GenerativeModel | str | Path | None = None,
-    settings: SearchSettings = PAPER.with_options(iterations=300), seed: int = 0,
+    settings: SearchSettings = PAPER.with_options(iterations=300), blend: str = "poisson", seed: int = 0,
     device: str | torch.device | None = None, progress: bool = True,
 ) -> Path:
     """Inpaint the demo faces with each mask kind; write OUT/demo.png and print PSNR per image.
 
     Returns the figure's path. Rows: (face, mask kind); columns: input, masked input, raw G(ẑ),
-    blended result.
+    blended result. blend: as for inpaint ("poisson", Eq. 6, by default).
     """
     model = resolve_model(model, device)
     channels, height, width = model.image_shape
@@ -59,7 +59,7 @@ def run_demo(
     print(f"inpainting {len(names)} faces × {len(MASK_KINDS)} masks with {settings.iterations} iterations "
           f"(the paper uses 1500), {settings.restarts} start(s) per image")
     started = time.perf_counter()
-    result = inpaint(images, masks, model=model, settings=settings,
+    result = inpaint(images, masks, model=model, settings=settings, blend=blend,
                      generator=torch.Generator().manual_seed(seed), progress=progress)
     seconds = time.perf_counter() - started
     truth = images.astype(np.float32) / 255.0

@@ -45,8 +45,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import baselines, distributed, metrics
-from .api import BLEND_MODES, inpaint, resolve_model, resolve_settings
-from .blend import HYBRID_SMOOTHNESS, hybrid_blend
+from .api import inpaint, resolve_blend, resolve_model, resolve_settings
+from .blend import HYBRID_SMOOTHNESS, check_smoothness, hybrid_blend
 from .checkpoint import atomic_write
 from .data import load_dataset
 from .errors import InpaintError
@@ -406,9 +406,7 @@ def merge_timings(out: str | Path) -> None:
 def _ours_options(settings, options: dict) -> tuple[object, str]:
     """SearchSettings (preset or instance, with overrides from options) and the blend mode."""
     options = dict(options)
-    blend = options.pop("blend", "poisson")
-    if blend not in BLEND_MODES:
-        raise InpaintError(f"blend must be one of {', '.join(BLEND_MODES)}, got {blend!r}")
+    blend = resolve_blend(options.pop("blend", None), settings)
     return resolve_settings(settings).with_options(**options), blend
 
 
@@ -533,7 +531,7 @@ def _predict_ours(evaluation, kinds, count, model, settings, options, batch_size
 
 def _predict_hybrid(evaluation, kinds, count, options, progress, shard=(0, 1)) -> None:
     options = dict(options)
-    smoothness = options.pop("smoothness", HYBRID_SMOOTHNESS)
+    smoothness = check_smoothness(options.pop("smoothness", HYBRID_SMOOTHNESS))
     if options:
         raise InpaintError(f"{OURS_HYBRID} takes only the option smoothness, got {', '.join(sorted(options))}")
     out = evaluation.out

@@ -22,7 +22,9 @@ problem). The channels are solved together as one batch of SVDs (torch's, on one
 
 Defaults: rank = 1 was best on 64×64 CelebA faces with 80 % of the pixels missing (mean hole PSNR
 over 10 faces: r = 0 → 17.3 dB, 1 → 18.3, 2 → 17.7, 3 → 16.7, 5 → 14.4); with 50 % missing
-r = 3 is slightly better (23.3 dB against 23.0 for r = 1).
+r = 3 is slightly better (23.3 dB against 23.0 for r = 1). tolerance = 1e-3: on CelebA test faces
+it gave the PSNR of 1e-5 to within 0.05 dB (centre and random-pixel masks, 3 faces each) in a
+third to a half of the time (about 1 s per 64×64×3 image on this CPU instead of 2–3 s).
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def _norm(a: np.ndarray) -> float:
 
 def complete(matrices: np.ndarray, known: np.ndarray, *, rank: int = 1, outer_iterations: int = 10,
              inner_iterations: int = 100, beta: float = 1.0, growth: float = 1.1,
-             tolerance: float = 1e-5) -> np.ndarray:
+             tolerance: float = 1e-3) -> np.ndarray:
     """TNNR-ADMM completion of a batch of matrices (C, H, W) observed where `known` (H, W) is True."""
     observed = np.where(known, matrices, 0.0)
     rank = min(rank, min(matrices.shape[1:]))
@@ -112,7 +114,7 @@ def complete(matrices: np.ndarray, known: np.ndarray, *, rank: int = 1, outer_it
 @baseline("low_rank")
 def fill(image: np.ndarray, mask: np.ndarray, *, rank: int = 1, outer_iterations: int = 10,
          inner_iterations: int = 100, beta: float = 1.0, growth: float = 1.1,
-         tolerance: float = 1e-5) -> np.ndarray:
+         tolerance: float = 1e-3) -> np.ndarray:
     """Truncated-nuclear-norm completion of each channel. rank: the r largest singular values left
     unpenalised (0 = plain nuclear norm); outer/inner_iterations: TNNR-ADMM loop limits; beta,
     growth: the ADMM penalty's start (relative to ‖M_Ω‖₂) and growth per step; tolerance: stop an

@@ -62,7 +62,7 @@ METHOD_LABELS = {
     "ours": "ours — semantic inpainting (GAN latent search + Poisson blend)",
     "mean": "mean colour", "biharmonic": "biharmonic", "tv": "total variation",
     "low_rank": "low rank", "patchmatch": "PatchMatch", "telea": "Telea (OpenCV)",
-    "navier_stokes": "Navier–Stokes (OpenCV)",
+    "navier_stokes": "Navier–Stokes (OpenCV)", "context_encoder": "Context Encoder (64×64 images only)",
 }
 
 
@@ -72,6 +72,7 @@ class WebConfig:
     max_pixels: largest image accepted. queue_limit: jobs waiting at most (more get 503).
     max_iterations / default_iterations: Adam steps a page may ask for. previews: G(z) previews
     sent per job (at most). keep_jobs / keep_images: finished jobs and uploads kept in memory.
+    settings, blend: the search preset and blend mode of every job (inpaint's).
     """
 
     max_upload_bytes: int = 20 * 2**20
@@ -80,6 +81,7 @@ class WebConfig:
     max_iterations: int = 1500
     default_iterations: int = 300
     settings: SearchSettings = PAPER
+    blend: str = "poisson"
     previews: int = 40
     keep_jobs: int = 64
     keep_images: int = 16
@@ -368,7 +370,7 @@ class Inpainter:
             preview = from_tensor(generated)[0]
             report(step=step, loss=round(float(loss[0]), 4), preview=data_url(preview[..., 0] if preview.shape[2] == 1 else preview))
 
-        result = inpaint(job.image, job.mask, model=self.model, settings=settings,
+        result = inpaint(job.image, job.mask, model=self.model, settings=settings, blend=self.config.blend,
                          generator=torch.Generator().manual_seed(job.seed), callback=callback)
         return result.image
 
