@@ -304,3 +304,22 @@ def test_evaluate_with_the_context_encoder(checkpoint, tmp_path, capsys):
     assert "context_encoder" in capsys.readouterr().out
     assert main(argv[:-1] + [f"context_encoder.model={tmp_path / 'absent.safetensors'}"]) == 2
     assert "no Context Encoder model at" in capsys.readouterr().err
+
+
+def test_the_shipped_context_encoder_fills_real_faces_far_better_than_the_mean_colour():
+    from seminpaint.baselines import fill
+    from seminpaint.demo import demo_faces
+    from seminpaint.masks import make_mask
+
+    faces, _ = demo_faces()
+    ratios = []
+    for face in faces.astype(np.float32) / 255.0:
+        for kind in ("pattern", "random_pixels"):
+            mask = make_mask(kind, 64, 64, rng=0)
+            corrupted = np.where(mask[..., None], np.float32(0.0), face)
+            filled = fill("context_encoder", corrupted, mask)  # model=None: the shipped one
+            mean = fill("mean", corrupted, mask)
+            ratios.append(((filled - face)[mask] ** 2).mean() / ((mean - face)[mask] ** 2).mean())
+    # Measured: 0.23–0.52. (Centre holes on these faces, framed unlike CelebA's, give only 0.6–0.98:
+    # the model card says so.)
+    assert max(ratios) < 0.65, np.round(ratios, 2)
