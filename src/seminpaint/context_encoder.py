@@ -55,7 +55,8 @@ from .figures import labelled_grid, show_hole
 from .images import from_tensor, save_image, to_tensor
 from .masks import MASK_KINDS, make_mask, make_masks
 from .train import (
-    CHECKPOINT_NAME, TrainConfig, batch_order, optimizer_tensors, precision_setup, restore_optimizer,
+    CHECKPOINT_NAME, TrainConfig, batch_order, check_training_images, optimizer_tensors, precision_setup,
+    restore_optimizer,
 )
 
 MASK_STREAM = 0xCE  # last entropy word of the training masks' RNG; evaluation masks have 0 there
@@ -187,17 +188,9 @@ def train_context_encoder(
     """
     run_dir = Path(run_dir)
     checkpoint_path = run_dir / CHECKPOINT_NAME
-    if images.ndim != 4 or images.dtype != np.uint8:
-        raise InpaintError(f"training images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
+    model_config = check_training_images(images, model_config, config.batch_size, default=ContextEncoderConfig,
+                                         network="the Context Encoder fills")
     count, height, width, channels = images.shape
-    model_config = model_config or ContextEncoderConfig(image_size=height, channels=channels)
-    if (height, width, channels) != (model_config.image_size, model_config.image_size, model_config.channels):
-        raise InpaintError(
-            f"images are {height}×{width}×{channels} but the Context Encoder fills "
-            f"{model_config.image_size}×{model_config.image_size}×{model_config.channels}"
-        )
-    if count < config.batch_size:
-        raise InpaintError(f"need at least one batch of {config.batch_size} images, got {count}")
 
     network, discriminator = ContextEncoder(model_config), Discriminator(model_config.dcgan)
     init_generator = torch.Generator().manual_seed(config.seed)

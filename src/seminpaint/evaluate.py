@@ -545,9 +545,9 @@ def _predict_hybrid(evaluation, kinds, count, options, progress, shard=(0, 1)) -
         if absent:
             raise InpaintError(f"{OURS_HYBRID} re-blends the G(ẑ) of {OURS}, which has no {kind} prediction for "
                                f"image {absent[0]}; run {OURS} first (list it before {OURS_HYBRID})")
-        search_seconds = {int(key): entry["seconds"] for key, entry in
-                          _read_json(timing_path(out, OURS, kind)).get("images", {}).items()} \
-            if timing_path(out, OURS, kind).is_file() else {}
+        ours_timings = timing_path(out, OURS, kind)
+        entries = _read_json(ours_timings).get("images", {}) if ours_timings.is_file() else {}
+        search_seconds = {int(key): entry["seconds"] for key, entry in entries.items()}
         timings = Timings(out, OURS_HYBRID, kind, shard)
         try:
             for index in tqdm(todo, desc=f"{OURS_HYBRID} {kind}", unit="img", disable=not progress):

@@ -98,6 +98,27 @@ def batch_order(count: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(count, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
 
 
+def check_training_images(images: np.ndarray, model_config, batch_size: int, *, default, network: str):
+    """Check training images against a network's config; return the config (default(image_size=H,
+    channels=C) when model_config is None).
+
+    images must be uint8 (N, H, W, C) with H = W = model_config.image_size, C = its channels and at
+    least one batch; `network` words the mismatch ("the model makes" 32×32×3). Else InpaintError.
+    """
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise InpaintError(f"training images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
+    count, height, width, channels = images.shape
+    model_config = model_config or default(image_size=height, channels=channels)
+    if (height, width, channels) != (model_config.image_size, model_config.image_size, model_config.channels):
+        raise InpaintError(
+            f"images are {height}×{width}×{channels} but {network} "
+            f"{model_config.image_size}×{model_config.image_size}×{model_config.channels}"
+        )
+    if count < batch_size:
+        raise InpaintError(f"need at least one batch of {batch_size} images, got {count}")
+    return model_config
+
+
 def train(
     images: np.ndarray,
     run_dir: str | Path,
@@ -120,17 +141,9 @@ def train(
     """
     run_dir = Path(run_dir)
     checkpoint_path = run_dir / CHECKPOINT_NAME
-    if images.ndim != 4 or images.dtype != np.uint8:
-        raise InpaintError(f"training images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
-    count, height, width, channels = images.shape
-    model_config = model_config or DCGANConfig(image_size=height, channels=channels)
-    if (height, width, channels) != (model_config.image_size, model_config.image_size, model_config.channels):
-        raise InpaintError(
-            f"images are {height}×{width}×{channels} but the model makes "
-            f"{model_config.image_size}×{model_config.image_size}×{model_config.channels}"
-        )
-    if count < config.batch_size:
-        raise InpaintError(f"need at least one batch of {config.batch_size} images, got {count}")
+    model_config = check_training_images(images, model_config, config.batch_size, default=DCGANConfig,
+                                         network="the model makes")
+    count = len(images)
     world, rank = distributed.world_size(), distributed.rank()
     if config.batch_size % world:
         raise InpaintError(f"the batch of {config.batch_size} images does not split evenly over {world} "
