@@ -30,8 +30,10 @@ def test_training_writes_checkpoint_samples_and_log(tmp_path):
     assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 2
 
 
-def test_killed_run_resumes_exactly(tmp_path, monkeypatch):
-    reference = weights(train(images(), tmp_path / "straight", model_config=TINY, config=CONFIG, progress=False))
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_killed_run_resumes_exactly(tmp_path, monkeypatch, precision):
+    config = TrainConfig(**{**CONFIG.__dict__, "precision": precision})  # bf16: the fused Adam's state too
+    reference = weights(train(images(), tmp_path / "straight", model_config=TINY, config=config, progress=False))
 
     # Kill the second run in the middle of its 8th step (the 9th z draw: 1 fixed z + 8 steps).
     real_sample_latent = train_module.sample_latent
@@ -45,11 +47,11 @@ def test_killed_run_resumes_exactly(tmp_path, monkeypatch):
 
     monkeypatch.setattr(train_module, "sample_latent", dying_sample_latent)
     with pytest.raises(KeyboardInterrupt):
-        train(images(), tmp_path / "killed", model_config=TINY, config=CONFIG, progress=False)
+        train(images(), tmp_path / "killed", model_config=TINY, config=config, progress=False)
     assert read_checkpoint(tmp_path / "killed" / CHECKPOINT_NAME).training["step"] == 6  # last checkpoint
     monkeypatch.setattr(train_module, "sample_latent", real_sample_latent)
 
-    resumed = weights(train(images(), tmp_path / "killed", model_config=TINY, config=CONFIG, progress=False))
+    resumed = weights(train(images(), tmp_path / "killed", model_config=TINY, config=config, progress=False))
     for name in (n for n in reference if n.startswith(("generator.", "discriminator."))):
         assert torch.equal(reference[name], resumed[name]), name
 
@@ -70,3 +72,25 @@ def test_bad_training_inputs(tmp_path):
         train(images().astype(np.float32), tmp_path, model_config=TINY, config=CONFIG, progress=False)
     with pytest.raises(InpaintError, match="precision"):
         TrainConfig(precision="fp8")
+
+
+def test_the_fast_path_trains_like_the_plain_loop(tmp_path):
+    """bf16 with the fused Adam and no D weight gradients in the G step follows the fp32 loop's
+    trajectory up to bf16 rounding: after a few steps from the same start, the weights agree
+    closely, and both moved away from the start."""
+    from seminpaint.dcgan import Discriminator, Generator, init_weights
+
+    networks, seed = {"generator": Generator(TINY), "discriminator": Discriminator(TINY)}, torch.Generator()
+    seed.manual_seed(CONFIG.seed)
+    for network in networks.values():  # train()'s initialisation, G first
+        init_weights(network, generator=seed)
+    start = {f"{prefix}.{name}": value for prefix, network in networks.items()
+             for name, value in network.state_dict().items()}
+    few = {**CONFIG.__dict__, "epochs": 1}
+    plain = weights(train(images(), tmp_path / "fp32", model_config=TINY, config=TrainConfig(**few), progress=False))
+    fast = weights(train(images(), tmp_path / "bf16", model_config=TINY,
+                         config=TrainConfig(**{**few, "precision": "bf16"}), progress=False))
+    for name in (n for n in plain if n.startswith(("generator.", "discriminator.")) and n.endswith("weight")):
+        moved = (plain[name] - start[name]).norm()
+        assert moved > 0, name
+        assert (fast[name] - plain[name]).norm() < 0.3 * moved, name

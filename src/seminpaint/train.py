@@ -80,6 +80,14 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Checkpoint, 
     saved = optimizer.state_dict()
     saved["state"] = state
     optimizer.load_state_dict(saved)
+    # Give each moment tensor its parameter's memory layout (channels_last for bf16 training):
+    # the fused Adam kernel updates wrong elements when the two differ.
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            values = optimizer.state.get(parameter, {})
+            for key, value in values.items():
+                if value.shape == parameter.shape:
+                    values[key] = torch.empty_like(parameter).copy_(value)
 
 
 def precision_setup(
@@ -157,22 +165,15 @@ def train(
     init_generator = torch.Generator().manual_seed(config.seed)
     init_weights(generator, generator=init_generator)
     init_weights(discriminator, generator=init_generator)
-    adam = dict(lr=config.learning_rate, betas=(config.beta1, 0.999))
-    optimizer_g = torch.optim.Adam(generator.parameters(), **adam)
-    optimizer_d = torch.optim.Adam(discriminator.parameters(), **adam)
     rng = torch.Generator().manual_seed(config.seed)  # flips and z during training
     epoch, step_in_epoch, step = 0, 0, 0
-
+    checkpoint = None
     if checkpoint_path.exists() and not overwrite:
         checkpoint = read_checkpoint(checkpoint_path)
         if checkpoint.config != model_config:
             raise InpaintError(f"{checkpoint_path} holds a different model ({checkpoint.config}); "
                                "use another run folder or overwrite")
         generator, discriminator = build_networks(checkpoint)
-        optimizer_g = torch.optim.Adam(generator.parameters(), **adam)
-        optimizer_d = torch.optim.Adam(discriminator.parameters(), **adam)
-        restore_optimizer(optimizer_g, checkpoint, "optimizer.generator")
-        restore_optimizer(optimizer_d, checkpoint, "optimizer.discriminator")
         rng.set_state(checkpoint.tensors["rng.train"])
         epoch, step_in_epoch, step = (checkpoint.training[k] for k in ("epoch", "step_in_epoch", "step"))
         if progress:
@@ -182,11 +183,20 @@ def train(
     distributed.all_equal((epoch, step_in_epoch, step), f"where to start (epoch, step in epoch, step) "
                           f"from {checkpoint_path}; is the run folder on storage every machine sees?")
 
-    generator.to(device).train()
-    discriminator.to(device).train()
     memory_format, autocast = precision_setup(config.precision, device)
-    generator.to(memory_format=memory_format)
-    discriminator.to(memory_format=memory_format)
+    generator.to(device, memory_format=memory_format).train()
+    discriminator.to(device, memory_format=memory_format).train()
+    # The optimisers come after the move, so that their state lives on the parameters' device and
+    # in their layout. The fast path ("bf16") also runs Adam as one fused kernel (the same update)
+    # and spares the G step the gradients of D's weights, which it never uses; "fp32" is the plain
+    # loop throughout.
+    fast = config.precision == "bf16"
+    adam = dict(lr=config.learning_rate, betas=(config.beta1, 0.999), fused=fast)
+    optimizer_g = torch.optim.Adam(generator.parameters(), **adam)
+    optimizer_d = torch.optim.Adam(discriminator.parameters(), **adam)
+    if checkpoint is not None:
+        restore_optimizer(optimizer_g, checkpoint, "optimizer.generator")
+        restore_optimizer(optimizer_d, checkpoint, "optimizer.discriminator")
     run_generator, run_discriminator = generator, discriminator  # what the steps call
     if world > 1:  # BatchNorm over the global batch; the optimisers hold the same Parameter objects
         run_generator = distributed.data_parallel(generator, device)
@@ -243,11 +253,13 @@ def train(
                 optimizer_d.step()
                 # G step: the non-saturating form, maximise log D(G(z)) (Goodfellow et al.)
                 # D is called without its DDP wrapper: only G's gradients are wanted (and averaged).
+                discriminator.requires_grad_(not fast)
                 with autocast():
                     logit_fake = discriminator(fake).float()
                     loss_g = F.binary_cross_entropy_with_logits(logit_fake, real_label)
                 optimizer_g.zero_grad(set_to_none=True)
                 loss_g.backward()
+                discriminator.requires_grad_(True)
                 optimizer_g.step()
 
                 step += 1
