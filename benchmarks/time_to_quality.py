@@ -35,6 +35,10 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=list(MASK_KINDS))
     parser.add_argument("--out", type=Path, required=True, help="writes OUT.md and OUT.png")
     args = parser.parse_args()
+    try:  # checked before the long run, not after it
+        import matplotlib
+    except ImportError:
+        parser.error("the plot needs matplotlib: pip install -e '.[bench]'")
 
     faces = load_dataset("celeba", args.root, split=args.split, limit=args.count)
     truth = faces.astype(np.float32) / 255.0
@@ -75,11 +79,14 @@ def main() -> None:
     if reached:
         lines += ["", "Iterations a preset needs to reach the paper setting's final PSNR (first recorded step):",
                   "", "| preset | mask | paper's PSNR at 1500 | reached at iteration |", "|---|---|---|---|", *reached]
+    steps = sorted({step for curve in curves.values() for step in curve})
+    lines += ["", "The curves (PSNR in dB after each recorded iteration; what the plot shows):", "",
+              "| preset | mask | " + " | ".join(map(str, steps)) + " |", "|---|---|" + "---|" * len(steps)]
+    lines += [f"| {preset} | {kind} | " + " | ".join(f"{curve[step]:.2f}" if step in curve else "" for step in steps)
+              + " |" for (preset, kind), curve in curves.items()]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-
-    import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -138,6 +138,17 @@ def test_bf16_search_also_finds_the_planted_z(model):
     result = search(model, y, centre_mask(2), settings, generator=torch.Generator().manual_seed(0))
     assert result.generated.dtype == torch.float32
     assert torch.all(result.context < 0.1 * result.history[0])
+    for parameter in model.generator.parameters():  # the search ran on a copy: the model is as it was
+        assert parameter.dtype == torch.float32 and parameter.is_contiguous()
+
+
+def test_bf16_search_matches_fp32_with_the_prior(model):
+    """Same start, same steps: the bf16 copy (BatchNorm folded) ends near the fp32 search's loss."""
+    _, y = planted(model)
+    results = [search(model, y, centre_mask(2), PAPER.with_options(iterations=50, precision=precision),
+                      generator=torch.Generator().manual_seed(0)) for precision in ("fp32", "bf16")]
+    assert torch.allclose(results[1].loss, results[0].loss, rtol=0.1)
+    assert torch.allclose(results[1].history[0], results[0].history[0], rtol=0.02)
 
 
 def test_callback_sees_every_step(model):
