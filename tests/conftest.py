@@ -53,6 +53,22 @@ def tiny_context_encoder(path: Path, config: ContextEncoderConfig = TINY_CE, see
     return path
 
 
+def interrupt_on_call(monkeypatch, target, name: str, call: int):
+    """Make target.<name> raise KeyboardInterrupt on its `call`-th call, as if the run were killed
+    there (mid-step); returns the original, for putting back with monkeypatch.setattr."""
+    original = getattr(target, name)
+    calls = {"count": 0}
+
+    def dying(*args, **kwargs):
+        calls["count"] += 1
+        if calls["count"] == call:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, dying)
+    return original
+
+
 @pytest.fixture
 def model() -> GenerativeModel:
     return tiny_model()

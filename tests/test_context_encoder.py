@@ -10,23 +10,23 @@ import pytest
 import torch
 from PIL import Image
 
-import seminpaint.context_encoder as ce_module
+import seminpaint.train as train_module
 from seminpaint import baselines, load_model
 from seminpaint.baselines import context_encoder as ce_baseline
 from seminpaint.checkpoint import read_checkpoint, save_checkpoint
 from seminpaint.cli import main
 from seminpaint.context_encoder import (
     MASK_STREAM, ContextEncoder, ContextEncoderConfig, ContextEncoderTrainConfig, complete, export,
-    load_context_encoder, step_rng, train_context_encoder, training_masks,
+    load_context_encoder, step_rng, train_context_encoder,
 )
 from seminpaint.dcgan import init_weights
 from seminpaint.errors import InpaintError
 from seminpaint.evaluate import evaluate
 from seminpaint.images import read_image
-from seminpaint.masks import MASK_KINDS, center_mask, make_mask
+from seminpaint.masks import MASK_KINDS, center_mask, make_mask, training_masks
 from seminpaint.train import CHECKPOINT_NAME
 
-from conftest import TINY, TINY_CE, tiny_context_encoder, tiny_model
+from conftest import TINY, TINY_CE, interrupt_on_call, tiny_context_encoder, tiny_model
 
 Y, X = np.mgrid[0:16, 0:16] / 15.0
 TEMPLATE = np.stack([0.1 + 0.8 * X, 0.5 + 0.4 * np.sin(3 * Y), 0.9 - 0.7 * X * Y], axis=-1)
@@ -115,22 +115,14 @@ def test_killed_run_resumes_exactly(tmp_path, monkeypatch):
     reference = weights(train_context_encoder(smooth_images(), tmp_path / "straight", model_config=TINY_CE,
                                               config=CONFIG, progress=False))
     # Kill the second run in the middle of its 8th step (its 8th batch of masks); 2 epochs × 4 steps.
-    calls = {"count": 0}
-
-    def dying_masks(*args, **kwargs):
-        calls["count"] += 1
-        if calls["count"] == 8:
-            raise KeyboardInterrupt
-        return training_masks(*args, **kwargs)
-
-    monkeypatch.setattr(ce_module, "training_masks", dying_masks)
+    interrupt_on_call(monkeypatch, train_module, "training_masks", 8)
     with pytest.raises(KeyboardInterrupt):
         train_context_encoder(smooth_images(), tmp_path / "killed", model_config=TINY_CE, config=CONFIG,
                               progress=False)
     last = read_checkpoint(tmp_path / "killed" / CHECKPOINT_NAME, format="seminpaint-context-encoder",
                            config_class=ContextEncoderConfig)
     assert last.training["step"] == 6  # the last checkpoint
-    monkeypatch.setattr(ce_module, "training_masks", training_masks)
+    monkeypatch.setattr(train_module, "training_masks", training_masks)
 
     resumed = weights(train_context_encoder(smooth_images(), tmp_path / "killed", model_config=TINY_CE,
                                             config=CONFIG, progress=False))

@@ -7,7 +7,7 @@ from seminpaint.checkpoint import read_checkpoint
 from seminpaint.errors import InpaintError
 from seminpaint.train import CHECKPOINT_NAME, TrainConfig, train
 
-from conftest import TINY
+from conftest import TINY, interrupt_on_call
 
 
 def images(count=32, seed=0):
@@ -36,16 +36,7 @@ def test_killed_run_resumes_exactly(tmp_path, monkeypatch, precision):
     reference = weights(train(images(), tmp_path / "straight", model_config=TINY, config=config, progress=False))
 
     # Kill the second run in the middle of its 8th step (the 9th z draw: 1 fixed z + 8 steps).
-    real_sample_latent = train_module.sample_latent
-    calls = {"count": 0}
-
-    def dying_sample_latent(*args, **kwargs):
-        calls["count"] += 1
-        if calls["count"] == 9:
-            raise KeyboardInterrupt
-        return real_sample_latent(*args, **kwargs)
-
-    monkeypatch.setattr(train_module, "sample_latent", dying_sample_latent)
+    real_sample_latent = interrupt_on_call(monkeypatch, train_module, "sample_latent", 9)
     with pytest.raises(KeyboardInterrupt):
         train(images(), tmp_path / "killed", model_config=TINY, config=config, progress=False)
     assert read_checkpoint(tmp_path / "killed" / CHECKPOINT_NAME).training["step"] == 6  # last checkpoint

@@ -4,10 +4,13 @@ A file alone rebuilds the model, and loading never unpickles anything. Tensor na
 ("format" = "seminpaint-dcgan"):
     generator.*         G's state dict          discriminator.*     D's state dict
     optimizer.generator.*, optimizer.discriminator.*, rng.*   training state (training checkpoints only)
+optionally encoder.* with "encoder" = the EncoderConfig as JSON in the header: a latent encoder
+(encoder.py) that gives the search its start (SearchSettings.start); and of a latent encoder's training
+run ("format" = "seminpaint-latent-encoder", train_encoder.py): latent_encoder.*, optimizer.latent_encoder.*;
 and of a Context Encoder ("format" = "seminpaint-context-encoder", context_encoder.py):
     context_encoder.*   the network's state dict    discriminator.*   its adversarial D (training only)
     optimizer.context_encoder.*, optimizer.discriminator.*       training state (training checkpoints only)
-Header metadata (strings): "format" (above), "config" = the DCGANConfig (ContextEncoderConfig) as JSON,
+Header metadata (strings): "format" (above), "config" = the DCGANConfig (ContextEncoderConfig, EncoderConfig) as JSON,
 "training" = JSON of the training progress (epoch, step, ...), when present, and "sha256" = the
 content digest (content_digest) of every tensor and the other metadata: a file changed after it was
 written — truncated, bytes flipped, config edited — is refused on reading. (Files written before the
@@ -30,12 +33,16 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .dcgan import DCGANConfig, Discriminator, Generator
+from .encoder import EncoderConfig, LatentEncoder
 from .errors import InpaintError
 from .model import GenerativeModel
 
 FORMAT = "seminpaint-dcgan"
 CONTEXT_ENCODER_FORMAT = "seminpaint-context-encoder"
-FORMAT_NAMES = {FORMAT: "a DCGAN (G and D)", CONTEXT_ENCODER_FORMAT: "a Context Encoder"}
+ENCODER_FORMAT = "seminpaint-latent-encoder"
+FORMAT_NAMES = {FORMAT: "a DCGAN (G and D)", CONTEXT_ENCODER_FORMAT: "a Context Encoder",
+                ENCODER_FORMAT: "a latent encoder's training run"}
+HEADER_KEYS = {"format", "config", "training", "encoder"}
 DIGEST_KEY = "sha256"
 
 
@@ -60,6 +67,7 @@ class Checkpoint:
     config: DCGANConfig
     tensors: dict[str, torch.Tensor]
     training: dict = field(default_factory=dict)
+    encoder_config: EncoderConfig | None = None  # a DCGAN file's latent encoder, when it has one
 
     def state_dict(self, prefix: str) -> dict[str, torch.Tensor]:
         """The tensors whose names start with `prefix + '.'`, with the prefix removed."""
@@ -87,16 +95,22 @@ def save_checkpoint(
     generator: nn.Module,
     discriminator: nn.Module,
     *,
+    encoder: LatentEncoder | None = None,
     extra_tensors: dict[str, torch.Tensor] | None = None,
     training: dict | None = None,
     dtype: torch.dtype | None = None,
 ) -> None:
-    """Write G and D (and optional training state) to `path` atomically.
+    """Write G and D (and optional latent encoder and training state) to `path` atomically.
 
     dtype: cast floating-point weights (e.g. torch.float16 for a shipped model); None keeps them.
     """
-    write_checkpoint(path, config, {"generator": generator, "discriminator": discriminator},
-                     extra_tensors=extra_tensors, training=training, dtype=dtype)
+    networks = {"generator": generator, "discriminator": discriminator}
+    metadata = None
+    if encoder is not None:
+        networks["encoder"] = encoder
+        metadata = {"encoder": json.dumps(encoder.config.to_dict())}
+    write_checkpoint(path, config, networks, extra_tensors=extra_tensors, training=training, dtype=dtype,
+                     metadata=metadata)
 
 
 def write_checkpoint(
@@ -108,11 +122,13 @@ def write_checkpoint(
     extra_tensors: dict[str, torch.Tensor] | None = None,
     training: dict | None = None,
     dtype: torch.dtype | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> None:
     """Write networks {prefix: module} (and optional training state) to `path` atomically, in `format`.
 
-    config: any configuration with to_dict() (DCGANConfig, ContextEncoderConfig); each network's
-    state dict is stored under "<prefix>.*". dtype as for save_checkpoint.
+    config: any configuration with to_dict() (DCGANConfig, ContextEncoderConfig, EncoderConfig); each
+    network's state dict is stored under "<prefix>.*". dtype as for save_checkpoint. metadata: more
+    header entries (of HEADER_KEYS).
     """
     tensors: dict[str, torch.Tensor] = {}
     for prefix, network in networks.items():
@@ -123,7 +139,7 @@ def write_checkpoint(
             tensors[f"{prefix}.{name}"] = value.contiguous()
     for name, value in (extra_tensors or {}).items():
         tensors[name] = value.detach().cpu().contiguous()
-    metadata = {"format": format, "config": json.dumps(config.to_dict())}
+    metadata = {**(metadata or {}), "format": format, "config": json.dumps(config.to_dict())}
     if training:
         metadata["training"] = json.dumps(training)
     metadata[DIGEST_KEY] = content_digest(tensors, metadata)
@@ -159,12 +175,13 @@ def read_checkpoint(path: str | Path, *, format: str = FORMAT, config_class: typ
     metadata, tensors = _read(path)
     found = metadata.get("format")
     if found != format and found in FORMAT_NAMES and "config" in metadata:
-        hint = "; it is the context_encoder method's network (--method context_encoder)" \
-            if found == CONTEXT_ENCODER_FORMAT else ""
+        hint = {CONTEXT_ENCODER_FORMAT: "; it is the context_encoder method's network (--method context_encoder)",
+                ENCODER_FORMAT: "; the model with this encoder is its run folder's epochs/epoch_NNN.safetensors",
+                }.get(found, "")
         raise InpaintError(f"checkpoint {path} holds {FORMAT_NAMES[found]}, not {FORMAT_NAMES[format]}{hint}")
     if found != format or "config" not in metadata:
         raise InpaintError(f"checkpoint {path} is not a seminpaint model (no configuration in its header)")
-    unknown = set(metadata) - {"format", "config", "training", DIGEST_KEY}
+    unknown = set(metadata) - HEADER_KEYS - {DIGEST_KEY}
     if unknown:  # e.g. a damaged digest key: refuse rather than skip the check
         raise InpaintError(f"checkpoint {path} has unexpected header entries ({', '.join(sorted(unknown))}): "
                            "it was changed after it was written")
@@ -174,9 +191,10 @@ def read_checkpoint(path: str | Path, *, format: str = FORMAT, config_class: typ
     try:
         config = config_class.from_dict(json.loads(metadata["config"]))
         training = json.loads(metadata.get("training", "{}"))
+        encoder_config = EncoderConfig.from_dict(json.loads(metadata["encoder"])) if "encoder" in metadata else None
     except (json.JSONDecodeError, TypeError) as error:
         raise InpaintError(f"checkpoint {path} has a corrupt configuration ({error})") from None
-    return Checkpoint(config=config, tensors=tensors, training=training)
+    return Checkpoint(config=config, tensors=tensors, training=training, encoder_config=encoder_config)
 
 
 def load_weights(network: nn.Module, checkpoint: Checkpoint, prefix: str) -> nn.Module:
@@ -197,13 +215,22 @@ def build_networks(checkpoint: Checkpoint) -> tuple[Generator, Discriminator]:
             load_weights(Discriminator(checkpoint.config), checkpoint, "discriminator"))
 
 
+def build_encoder(checkpoint: Checkpoint) -> LatentEncoder | None:
+    """The checkpoint's latent encoder in float32, or None when it has none."""
+    if checkpoint.encoder_config is None:
+        return None
+    return load_weights(LatentEncoder(checkpoint.encoder_config), checkpoint, "encoder")
+
+
 def load_model(path: str | Path, *, device: torch.device | str = "cpu") -> GenerativeModel:
-    """Load a DCGAN checkpoint as a GenerativeModel on `device`, networks in eval mode."""
+    """Load a DCGAN checkpoint as a GenerativeModel on `device`, networks in eval mode (with its
+    latent encoder, when the file has one)."""
     checkpoint = read_checkpoint(path)
     generator, discriminator = build_networks(checkpoint)
+    encoder = build_encoder(checkpoint)
     model = GenerativeModel(
         generator=generator.eval(), discriminator=discriminator.eval(),
         latent_dim=checkpoint.config.latent_dim, latent_range=Generator.latent_range,
-        name=Path(path).stem,
+        name=Path(path).stem, encoder=encoder.eval() if encoder is not None else None,
     )
     return model.to(device)

@@ -30,15 +30,17 @@ def add_train(subparsers) -> None:
     parser.set_defaults(run=run_train)
 
 
-def add_training_options(parser, *, device_help: str) -> None:
-    """The data, run-folder and optimisation options shared by `train` and `train-context-encoder`."""
+def add_training_options(parser, *, device_help: str, shape: bool = True, epochs: int = 25) -> None:
+    """The data, run-folder and optimisation options shared by `train`, `train-context-encoder` and
+    `train-encoder` (shape=False: the images take the model's size and channels)."""
     parser.add_argument("--dataset", default="celeba", help="dataset name (see `seminpaint datasets`)")
     parser.add_argument("--root", required=True, type=Path, help="where the dataset is kept")
     parser.add_argument("--split", default="train")
     parser.add_argument("--out", required=True, type=Path, help="run folder: checkpoints, sample grids, log")
-    parser.add_argument("--image-size", type=int, default=64, choices=(32, 64))
-    parser.add_argument("--channels", type=int, default=3, choices=(1, 3))
-    parser.add_argument("--epochs", type=int, default=25)
+    if shape:
+        parser.add_argument("--image-size", type=int, default=64, choices=(32, 64))
+        parser.add_argument("--channels", type=int, default=3, choices=(1, 3))
+    parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--precision", default="bf16", choices=("bf16", "fp32"),
@@ -80,6 +82,42 @@ def run_train_context_encoder(args) -> None:
     path = train_context_encoder(images, args.out, model_config=model_config, config=config,
                                  overwrite=args.overwrite, device=device)
     print(f"checkpoint: {path}")
+
+
+def add_train_encoder(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train-encoder",
+        help="train a latent encoder E(y, M) → z that starts the search (resumes a run folder's checkpoint)",
+        description="Train a latent encoder for a model's frozen G and D: E maps an image with a hole and "
+                    "its mask to the z the search of Eq. 2 would find, trained on the search's own objective "
+                    "(context loss + λ prior loss) with a fresh mask of a random kind for every image. The "
+                    "search then starts there (--start encoder; the fast and enhanced presets use it when the "
+                    "model has one). After each epoch the run folder's epochs/epoch_NNN.safetensors holds "
+                    "the model with its encoder, for --model or `seminpaint export --half`. One process.",
+    )
+    parser.add_argument("--model", type=Path, help="the DCGAN checkpoint; default: the shipped face model")
+    add_training_options(parser, device_help="cpu, cuda, cuda:1 … (default: cuda if available)",
+                         shape=False, epochs=10)
+    parser.set_defaults(run=run_train_encoder)
+
+
+def run_train_encoder(args) -> None:
+    from . import distributed
+    from .api import resolve_model
+    from .data import load_dataset
+    from .train_encoder import EncoderTrainConfig, train_encoder
+
+    if distributed.launched():
+        raise InpaintError("train-encoder runs in one process; start it without torchrun")
+    config = EncoderTrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                                precision=args.precision, checkpoint_every=args.checkpoint_every)
+    model = resolve_model(args.model, pick_device(args.device))
+    channels, size, _ = model.image_shape
+    images = load_dataset(args.dataset, args.root, split=args.split, image_size=size, channels=channels,
+                          limit=args.limit)
+    print(f"training a latent encoder for {model.name} on {len(images)} images of {args.dataset} ({args.split})")
+    path = train_encoder(images, model, args.out, config=config, overwrite=args.overwrite)
+    print(f"model with its encoder: {path}")
 
 
 def refuse_to_overwrite(paths, overwrite: bool) -> None:
@@ -165,7 +203,7 @@ def add_inpaint(subparsers) -> None:
     parser.set_defaults(run=run_inpaint)
 
 
-SEARCH_OPTIONS = ("iterations", "restarts", "learning_rate", "prior_weight", "precision")
+SEARCH_OPTIONS = ("iterations", "restarts", "learning_rate", "prior_weight", "precision", "start")
 
 
 def add_search_options(parser, *, iterations: int | None = None) -> None:
@@ -179,6 +217,9 @@ def add_search_options(parser, *, iterations: int | None = None) -> None:
     parser.add_argument("--prior-weight", type=float, help="λ of the prior loss, Eq. 5 (default: the preset's)")
     parser.add_argument("--precision", choices=("bf16", "fp32"),
                         help="bf16 autocast or the plain fp32 loop (default: the preset's)")
+    parser.add_argument("--start", choices=("random", "encoder", "auto"),
+                        help="first start of each image: random (the paper), the model's latent encoder, "
+                             "or auto = the encoder when the model has one (default: the preset's)")
 
 
 def search_settings(args):
@@ -444,7 +485,7 @@ def run_evaluate(args) -> None:
 
 def add_export(subparsers) -> None:
     parser = subparsers.add_parser(
-        "export", help="write a training checkpoint's G and D alone (optionally float16) for inference",
+        "export", help="write a training checkpoint's G and D (and latent encoder) alone, optionally float16, for inference",
         description="Keep only the networks and their configuration from a checkpoint (no optimiser "
                     "state), optionally in half precision, to ship or share a model. A Context Encoder "
                     "checkpoint (train-context-encoder) keeps its network alone (its D is for training).",
@@ -459,7 +500,9 @@ def add_export(subparsers) -> None:
 def run_export(args) -> None:
     import torch
 
-    from .checkpoint import CONTEXT_ENCODER_FORMAT, build_networks, checkpoint_format, read_checkpoint, save_checkpoint
+    from .checkpoint import (
+        CONTEXT_ENCODER_FORMAT, build_encoder, build_networks, checkpoint_format, read_checkpoint, save_checkpoint,
+    )
 
     refuse_to_overwrite([args.out], args.overwrite)
     dtype = torch.float16 if args.half else None
@@ -470,8 +513,9 @@ def run_export(args) -> None:
     else:
         checkpoint = read_checkpoint(args.checkpoint)
         generator, discriminator = build_networks(checkpoint)
-        training = {k: checkpoint.training[k] for k in ("epoch", "step") if k in checkpoint.training}
-        save_checkpoint(args.out, checkpoint.config, generator, discriminator, training=training, dtype=dtype)
+        training = {k: v for k, v in checkpoint.training.items() if k in ("epoch", "step", "encoder_epoch", "encoder_step")}
+        save_checkpoint(args.out, checkpoint.config, generator, discriminator, encoder=build_encoder(checkpoint),
+                        training=training, dtype=dtype)
     print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.1f} MiB)")
 
 
@@ -557,6 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_masks(subparsers)
     add_train(subparsers)
     add_train_context_encoder(subparsers)
+    add_train_encoder(subparsers)
     add_sample(subparsers)
     add_export(subparsers)
     add_evaluate(subparsers)

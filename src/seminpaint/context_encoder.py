@@ -53,10 +53,10 @@ from .dcgan import DCGANConfig, Discriminator, Generator, discriminator_trunk, i
 from .errors import InpaintError
 from .figures import labelled_grid, show_hole
 from .images import from_tensor, save_image, to_tensor
-from .masks import MASK_KINDS, make_mask, make_masks
+from .masks import MASK_KINDS, make_masks, training_rng
 from .train import (
-    CHECKPOINT_NAME, TrainConfig, batch_order, check_training_images, optimizer_tensors, precision_setup,
-    restore_optimizer,
+    CHECKPOINT_NAME, TrainConfig, batch_order, check_training_images, masked_batch, optimizer_tensors,
+    precision_setup, restore_optimizer, start_log,
 )
 
 MASK_STREAM = 0xCE  # last entropy word of the training masks' RNG; evaluation masks have 0 there
@@ -141,15 +141,9 @@ def complete(network: ContextEncoder, corrupted: torch.Tensor, mask: torch.Tenso
     return torch.where(hole, network(corrupted, mask).to(corrupted.dtype), corrupted)
 
 
-def training_masks(count: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """`count` masks, bool (count, H, W), True = missing, each of a kind drawn uniformly from MASK_KINDS."""
-    kinds = rng.integers(len(MASK_KINDS), size=count)
-    return np.stack([make_mask(MASK_KINDS[kind], height, width, rng=rng) for kind in kinds])
-
-
 def step_rng(seed: int, epoch: int, step_in_epoch: int) -> np.random.Generator:
     """The flips' and masks' random numbers of one training step (see the module docstring)."""
-    return np.random.default_rng([seed, epoch, step_in_epoch, MASK_STREAM])
+    return training_rng(seed, epoch, step_in_epoch, MASK_STREAM)
 
 
 @dataclass(frozen=True)
@@ -226,10 +220,7 @@ def train_context_encoder(
     sample_masks = {kind: make_masks(kind, shown, height, width, seed=config.seed) for kind in MASK_KINDS}
     real_label = torch.ones(config.batch_size, device=device)
     fake_label = torch.zeros(config.batch_size, device=device)
-    log_path = run_dir / "log.jsonl"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if overwrite and log_path.exists():
-        log_path.unlink()
+    log_path = start_log(run_dir, overwrite)
     sums, logged_steps, since = np.zeros(4), 0, time.perf_counter()
 
     def save(epoch_: int, step_in_epoch_: int) -> None:
@@ -277,12 +268,9 @@ def train_context_encoder(
             started, done_images = time.perf_counter(), 0
             while step_in_epoch < steps_per_epoch:
                 index = order[step_in_epoch * config.batch_size:(step_in_epoch + 1) * config.batch_size]
-                rng = step_rng(config.seed, epoch, step_in_epoch)
-                real = data[index].to(device).float().div_(127.5).sub_(1.0)
-                flip = torch.from_numpy(rng.random(config.batch_size) < 0.5).to(device)  # random horizontal flips
-                real[flip] = real[flip].flip(-1)
-                real = real.contiguous(memory_format=memory_format)
-                hole = torch.from_numpy(training_masks(config.batch_size, height, width, rng))[:, None].to(device)
+                real, hole = masked_batch(data, index, step_rng(config.seed, epoch, step_in_epoch),
+                                          memory_format=memory_format, device=device)
+                hole = hole[:, None]
                 weight = hole.float()
 
                 # D step: real images against completed ones

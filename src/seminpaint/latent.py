@@ -21,6 +21,9 @@ from .losses import PRIOR_FORMS, context_loss, importance_weights, prior_loss
 from .model import GenerativeModel, search_copy
 
 
+STARTS = ("random", "encoder", "auto")
+
+
 @dataclass(frozen=True)
 class SearchSettings:
     """Options of the latent search. The defaults are the paper's setting (the "paper" preset).
@@ -33,8 +36,11 @@ class SearchSettings:
     on bf16 copies of G and D with BatchNorm folded into the convolutions, channels_last, under
     bf16 autocast; 2.4× the plain loop here with equal PSNR, see docs/results/README.md,
     "Speed") or "fp32" (the networks as given, float32: the plain loop).
-    screen: draw this many random z per image, score them by the loss (forward passes only) and
-    start from the `restarts` best (0: plain random starts, the paper). patience: stop an image
+    start: where the first restart of each image starts: "random" (z ~ U[low, high], the paper),
+    "encoder" (z = E(y, M), the model's latent encoder, encoder.py; ours) or "auto" (the encoder
+    when the model has one, else random); further restarts start at random.
+    screen: draw this many z per image (the start above, then random ones), score them by the loss
+    (forward passes only) and start from the `restarts` best (0: no screen, the paper). patience: stop an image
     once its loss has not fallen by a fraction `tolerance` for this many steps (0: never stop,
     the paper).
     """
@@ -47,6 +53,7 @@ class SearchSettings:
     window: int = 7
     restarts: int = 1
     precision: str = "bf16"
+    start: str = "random"
     screen: int = 0
     patience: int = 0
     tolerance: float = 1e-3
@@ -68,6 +75,8 @@ class SearchSettings:
             raise InpaintError("patience must be ≥ 0 and tolerance in [0, 1)")
         if self.precision not in ("fp32", "bf16"):
             raise InpaintError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.start not in STARTS:
+            raise InpaintError(f"start must be one of {', '.join(STARTS)}, got {self.start!r}")
 
     def with_options(self, **options) -> "SearchSettings":
         """A copy with some options changed, e.g. PAPER.with_options(iterations=300)."""
@@ -80,10 +89,10 @@ class SearchSettings:
 PAPER = SearchSettings()
 """The paper's setting: 1500 iterations, λ = 0.003, window 7, one random start."""
 
-FAST = PAPER.with_options(iterations=300, patience=50, tolerance=1e-3)
-"""The paper's losses and start, 300 Adam steps at most, an image stopping once its loss has not
-fallen by 0.1 % for 50 steps: on validation faces PSNR at 300 steps already matches 1500
-(docs/results/learning_rate.md, docs/results/epochs.md)."""
+FAST = PAPER.with_options(iterations=300, patience=50, tolerance=1e-3, start="auto")
+"""The paper's losses, 300 Adam steps at most, an image stopping once its loss has not fallen by
+0.1 % for 50 steps, starting from the model's latent encoder E(y, M) when it has one (random
+otherwise): docs/results/README.md, "Time to quality"."""
 
 PRESETS: dict[str, SearchSettings] = {
     "paper": PAPER,
@@ -184,15 +193,8 @@ def search(
     y = corrupted.to(device).float().repeat(restarts, 1, 1, 1)  # row r·B + b is restart r of image b
     weights = importance_weights(mask.to(device), settings.window).repeat(restarts, 1, 1)
     use_prior = settings.prior_weight > 0
-    generator_net, discriminator_net = model.generator, model.discriminator
-    autocast, dtype = contextlib.nullcontext(), torch.float32
-    if settings.precision == "bf16":
-        # Frozen bf16 copies with BatchNorm folded into the convolutions, channels_last (oneDNN's
-        # fastest layout); autocast still guards any op of a custom network that wants float32.
-        dtype = torch.bfloat16
-        generator_net = search_copy(model.generator, dtype)
-        discriminator_net = search_copy(model.discriminator, dtype) if use_prior else None
-        autocast = torch.autocast(device.type, dtype=dtype)
+    generator_net, discriminator_net, autocast, dtype = search_networks(model, settings.precision, use_prior)
+    encoder = start_encoder(model, settings.start)
 
     def losses(latent: torch.Tensor, rows: torch.Tensor | slice = slice(None)):
         """G(z), L_c and L_p for the rows `rows` of the search (latent holds exactly those rows)."""
@@ -211,8 +213,14 @@ def search(
     history = torch.empty(settings.iterations, rows_total)
     steps_taken = torch.full((rows_total,), settings.iterations)
     with model.frozen():
-        z = uniform(rows_total) if settings.screen == 0 else screened_starts(
-            losses, uniform, batch, restarts, settings.screen, device)
+        with torch.no_grad():  # restart 0 of each image from E(y, M) when the encoder starts it
+            first = encoder(y[:batch], mask.to(device)).float().clamp(low, high) if encoder is not None else None
+        if settings.screen == 0:
+            z = uniform(rows_total)
+            if first is not None:
+                z[:batch] = first
+        else:
+            z = screened_starts(losses, uniform, batch, restarts, settings.screen, device, first=first)
         optimizer = RowAdam(z, settings.learning_rate, settings.betas)
         active = torch.arange(rows_total, device=device)
         best = torch.full((rows_total,), float("inf"))
@@ -254,13 +262,41 @@ def search(
     )
 
 
+def search_networks(model: GenerativeModel, precision: str, use_prior: bool = True):
+    """(G, D or None, autocast context, dtype of z) to run the search's forward and backward passes.
+
+    "fp32": the model's own networks (the caller freezes them) and float32. "bf16": frozen bf16
+    copies with BatchNorm folded into the convolutions, channels_last (oneDNN's fastest layout),
+    under bf16 autocast, which still guards any op of a custom network that wants float32; the
+    model's networks are untouched. Used by the search and by the encoder's training.
+    """
+    if precision != "bf16":
+        return model.generator, model.discriminator if use_prior else None, contextlib.nullcontext(), torch.float32
+    dtype = torch.bfloat16
+    return (search_copy(model.generator, dtype),
+            search_copy(model.discriminator, dtype) if use_prior else None,
+            torch.autocast(model.device.type, dtype=dtype), dtype)
+
+
+def start_encoder(model: GenerativeModel, start: str) -> torch.nn.Module | None:
+    """The encoder that starts the search for SearchSettings.start, or None for random starts."""
+    if start == "encoder" and model.encoder is None:
+        raise InpaintError(f"start='encoder' needs a model with a latent encoder and {model.name!r} has none; "
+                           "train one with `seminpaint train-encoder` or use start='random'")
+    return model.encoder if start in ("encoder", "auto") else None
+
+
 @torch.no_grad()
-def screened_starts(losses, uniform, batch: int, restarts: int, screen: int, device) -> torch.Tensor:
-    """A cheap screen of many random starts: draw `screen` z per image, score each by the total
-    loss (forward passes only) and keep the `restarts` best, as rows r·B + b (restart r of image b).
-    The first B candidates are the plain random starts, so the screen never starts worse.
+def screened_starts(losses, uniform, batch: int, restarts: int, screen: int, device,
+                    first: torch.Tensor | None = None) -> torch.Tensor:
+    """A cheap screen of many starts: draw `screen` z per image, score each by the total loss
+    (forward passes only) and keep the `restarts` best, as rows r·B + b (restart r of image b).
+    The first B candidates are the plain starts (`first`, (B, latent_dim), the encoder's, when
+    given; else random), so the screen never starts worse.
     """
     candidates = uniform(screen * batch)  # row c·B + b is candidate c of image b
+    if first is not None:
+        candidates[:batch] = first
     images = torch.arange(batch, device=device)
     scores = []
     for first in range(0, screen, restarts):  # score as many rows at once as the search runs

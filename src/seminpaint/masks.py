@@ -164,6 +164,23 @@ def make_masks(kind: str, count: int, height: int, width: int, *, seed: int = 0,
     return masks
 
 
+def training_masks(count: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` masks for training a network that fills holes, bool (count, H, W), True = missing,
+    each of a kind drawn uniformly from MASK_KINDS with `rng`."""
+    kinds = rng.integers(len(MASK_KINDS), size=count)
+    return np.stack([make_mask(MASK_KINDS[kind], height, width, rng=rng) for kind in kinds])
+
+
+def training_rng(seed: int, epoch: int, step_in_epoch: int, stream: int) -> np.random.Generator:
+    """The random numbers (flips, masks) of one training step: np.random.default_rng([seed, epoch,
+    step, stream]), a function of where the run is, so a checkpoint needs no random-number state.
+    make_masks draws evaluation mask i from default_rng([seed, i]) = default_rng([seed, i, 0, 0]),
+    so a stream ≠ 0 never repeats an evaluation mask."""
+    if stream == 0:
+        raise InpaintError("a training stream must not be 0, the evaluation masks' stream")
+    return np.random.default_rng([seed, epoch, step_in_epoch, stream])
+
+
 def read_mask(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Read a mask file: bool (H, W), True = missing = white (gray value > 127 after conversion).
 

@@ -25,6 +25,9 @@ class GenerativeModel:
     discriminator: image (B, C, H, W) → logit (B,) with D = sigmoid(logit) = P(real); may be
         None, in which case the prior loss (Eq. 5) cannot be used.
     latent_range: z is drawn from U[low, high] and clipped to it after every search step.
+    encoder: optional latent encoder, (image (B, C, H, W) in [-1, 1], mask (B, H, W) bool, True =
+        missing) → z (B, latent_dim) in the latent range: the search's learned start
+        (SearchSettings.start, encoder.py).
     """
 
     generator: nn.Module
@@ -32,6 +35,7 @@ class GenerativeModel:
     latent_dim: int
     latent_range: tuple[float, float] = (-1.0, 1.0)
     name: str = field(default="custom")
+    encoder: nn.Module | None = None
 
     @cached_property
     def image_shape(self) -> tuple[int, int, int]:
@@ -51,20 +55,20 @@ class GenerativeModel:
         return parameter.device if parameter is not None else torch.device("cpu")
 
     def to(self, device: torch.device | str) -> "GenerativeModel":
-        """Move both networks to `device` (in place) and return self."""
-        self.generator.to(device)
-        if self.discriminator is not None:
-            self.discriminator.to(device)
+        """Move the networks to `device` (in place) and return self."""
+        for network in (self.generator, self.discriminator, self.encoder):
+            if network is not None:
+                network.to(device)
         return self
 
     @contextmanager
     def frozen(self) -> Iterator["GenerativeModel"]:
-        """Within the block, G and D are in eval mode with no parameter gradients.
+        """Within the block, G, D (and the encoder) are in eval mode with no parameter gradients.
 
         Eval mode makes BatchNorm use its running statistics, so an image's search does not
         depend on its batch mates; the networks' previous modes are restored afterwards.
         """
-        networks = [n for n in (self.generator, self.discriminator) if n is not None]
+        networks = [n for n in (self.generator, self.discriminator, self.encoder) if n is not None]
         saved = [(n.training, [p.requires_grad for p in n.parameters()]) for n in networks]
         for network in networks:
             network.eval()

@@ -38,6 +38,7 @@ from .checkpoint import Checkpoint, build_networks, read_checkpoint, save_checkp
 from .dcgan import DCGANConfig, Discriminator, Generator, init_weights, sample_latent
 from .errors import InpaintError
 from .images import from_tensor, make_grid, save_image
+from .masks import training_masks
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 
@@ -104,6 +105,28 @@ def precision_setup(
 def batch_order(count: int, seed: int, epoch: int) -> torch.Tensor:
     """The epoch's shuffled image order, a function of (seed, epoch) alone, so resuming repeats it."""
     return torch.randperm(count, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+def masked_batch(data: torch.Tensor, index: torch.Tensor, rng: np.random.Generator, *,
+                 memory_format: torch.memory_format, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch of a network that learns to fill holes: the images data[index] (uint8 (N, C, H, W))
+    as float (B, C, H, W) in [-1, 1] in `memory_format`, each flipped horizontally with
+    probability ½, and fresh masks bool (B, H, W), True = missing, of kinds uniform over the four
+    (masks.training_masks); flips then masks are drawn from `rng`."""
+    real = data[index].to(device).float().div_(127.5).sub_(1.0)
+    flip = torch.from_numpy(rng.random(len(index)) < 0.5).to(device)
+    real[flip] = real[flip].flip(-1)
+    masks = training_masks(len(index), real.shape[-2], real.shape[-1], rng)
+    return real.contiguous(memory_format=memory_format), torch.from_numpy(masks).to(device)
+
+
+def start_log(run_dir: Path, overwrite: bool) -> Path:
+    """Create the run folder and return its log.jsonl path, emptied when the run starts over."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = run_dir / "log.jsonl"
+    if overwrite and log_path.exists():
+        log_path.unlink()
+    return log_path
 
 
 def check_training_images(images: np.ndarray, model_config, batch_size: int, *, default, network: str):
