@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import TINY, interrupt_on_call, tiny_model
 
 import seminpaint.train as train_module
 from seminpaint import load_model, search
@@ -21,10 +22,12 @@ from seminpaint.latent import PAPER, PRESETS
 from seminpaint.masks import training_masks
 from seminpaint.train import CHECKPOINT_NAME
 from seminpaint.train_encoder import (
-    ENCODER_STREAM, EncoderTrainConfig, amortised_loss, model_digest, train_encoder,
+    ENCODER_STREAM,
+    EncoderTrainConfig,
+    amortised_loss,
+    model_digest,
+    train_encoder,
 )
-
-from conftest import TINY, interrupt_on_call, tiny_model
 
 TINY_E = EncoderConfig(image_size=16, channels=3, latent_dim=TINY.latent_dim, features=8)
 CONFIG = EncoderTrainConfig(epochs=2, batch_size=8, checkpoint_every=3, precision="fp32")

@@ -318,8 +318,8 @@ def inpaint(
     mask: bool (H, W) or (N, H, W); True = missing (to be filled), False = known.
     model: a GenerativeModel (any G/D pair), a checkpoint path, or None for the shipped model.
     settings: a SearchSettings, a preset name ("paper" is the default: 1500 iterations, one start;
-        "fast": at most 300, each image stopping when its loss stops falling; "enhanced": the fast
-        search and the hybrid blend).
+        "fast": at most 100 from the model's latent encoder, each image stopping when its loss
+        stops falling; "enhanced": the fast search and the hybrid blend).
     blend: None (the preset's: "hybrid" for "enhanced", else "poisson"), "poisson" (Eq. 6, the paper), "overlay" (G(ẑ) pasted into the hole) or "hybrid"
         (Eq. 6 plus a biharmonic smoothness term of weight `smoothness`, blend.hybrid_blend; ours,
         beyond the paper: see docs/results/README.md).

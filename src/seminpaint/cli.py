@@ -103,7 +103,8 @@ def add_train_encoder(subparsers) -> None:
 
 def run_train_encoder(args) -> None:
     from . import distributed
-    from .api import resolve_model
+    from .api import DEFAULT_MODEL, resolve_model
+    from .checkpoint import read_checkpoint
     from .data import load_dataset
     from .train_encoder import EncoderTrainConfig, train_encoder
 
@@ -116,7 +117,9 @@ def run_train_encoder(args) -> None:
     images = load_dataset(args.dataset, args.root, split=args.split, image_size=size, channels=channels,
                           limit=args.limit)
     print(f"training a latent encoder for {model.name} on {len(images)} images of {args.dataset} ({args.split})")
-    path = train_encoder(images, model, args.out, config=config, overwrite=args.overwrite)
+    model_training = read_checkpoint(args.model or DEFAULT_MODEL).training
+    path = train_encoder(images, model, args.out, config=config, overwrite=args.overwrite,
+                         model_training={k: v for k, v in model_training.items() if k in ("epoch", "step")})
     print(f"model with its encoder: {path}")
 
 

@@ -53,6 +53,7 @@ from .errors import InpaintError
 from .figures import labelled_grid, show_hole
 from .images import read_image, to_float, to_uint8
 from .masks import MASK_ALIASES, MASK_KINDS, make_masks, read_mask
+from .model import weights_digest
 
 OURS = "ours"
 OURS_RAW = "ours_raw"  # G(ẑ) before blending, written by "ours"
@@ -308,15 +309,9 @@ def check_methods(methods: Iterable[str] | str) -> tuple[str, ...]:
 
 
 def model_fingerprint(model) -> str:
-    """sha256 of G's and D's weights (a GenerativeModel): which model made a set of predictions."""
-    digest = hashlib.sha256()
-    for network in (model.generator, model.discriminator):
-        if network is None:
-            continue
-        for name, tensor in network.state_dict().items():
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    """sha256 of G's, D's and the latent encoder's weights (a GenerativeModel): which model made a
+    set of predictions (the same as before encoders existed, for a model without one)."""
+    return weights_digest(model.generator, model.discriminator, model.encoder)
 
 
 def _jsonable(value: object) -> object:
@@ -843,7 +838,8 @@ def _preamble(evaluation: EvaluationSet, methods, kinds, count, timings) -> list
                           for entry in _read_json(timing_path(evaluation.out, OURS, kind)).get("images", {}).values()})
         lines.append(
             f"- ours: model {config.get('model')} (weights sha256 {str(config.get('model_sha256'))[:12]}), "
-            f"{settings.get('iterations')} iterations, {settings.get('restarts')} start(s), Adam lr "
+            f"{settings.get('iterations')} iterations, {settings.get('restarts')} start(s) "
+            f"(first: {settings.get('start', 'random')}), Adam lr "
             f"{settings.get('learning_rate')}, λ = {settings.get('prior_weight')} "
             f"({settings.get('prior_form')} prior), window {settings.get('window')}, {settings.get('precision')}, "
             f"{config.get('blend')} blending; batches of {config.get('batch_size')} on {', '.join(devices) or '?'} "

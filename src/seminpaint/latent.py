@@ -89,10 +89,13 @@ class SearchSettings:
 PAPER = SearchSettings()
 """The paper's setting: 1500 iterations, λ = 0.003, window 7, one random start."""
 
-FAST = PAPER.with_options(iterations=300, patience=50, tolerance=1e-3, start="auto")
-"""The paper's losses, 300 Adam steps at most, an image stopping once its loss has not fallen by
-0.1 % for 50 steps, starting from the model's latent encoder E(y, M) when it has one (random
-otherwise): docs/results/README.md, "Time to quality"."""
+FAST = PAPER.with_options(iterations=100, patience=50, tolerance=1e-3, start="auto")
+"""The paper's losses, 100 Adam steps at most from the model's latent encoder E(y, M), an image
+stopping once its loss has not fallen by 0.1 % for 50 steps: on validation faces 100 steps from
+E(y, M) beat 300 from a random z, and more steps lower the loss but not the error
+(docs/results/README.md, "Time to quality"). A model without an encoder starts at random, where
+100 steps are about 0.3 dB below 300 (docs/results/epochs.md): train one (`seminpaint
+train-encoder`) or ask for iterations=300."""
 
 PRESETS: dict[str, SearchSettings] = {
     "paper": PAPER,

@@ -8,6 +8,7 @@ such images to one logit per image (B,), can be wrapped here and searched.
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -80,6 +81,19 @@ class GenerativeModel:
                 network.train(training)
                 for parameter, flag in zip(network.parameters(), flags):
                     parameter.requires_grad_(flag)
+
+
+def weights_digest(*networks: nn.Module | None) -> str:
+    """SHA-256 over the networks' state dicts in order (each tensor's name and bytes; None skipped):
+    which weights made a result, e.g. the G and D an encoder was trained for."""
+    digest = hashlib.sha256()
+    for network in networks:
+        if network is None:
+            continue
+        for name, tensor in network.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 @torch.no_grad()

@@ -33,17 +33,30 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .checkpoint import ENCODER_FORMAT, content_digest, load_weights, read_checkpoint, save_checkpoint, write_checkpoint
+from .checkpoint import (
+    ENCODER_FORMAT,
+    load_weights,
+    read_checkpoint,
+    save_checkpoint,
+    write_checkpoint,
+)
 from .dcgan import DCGANConfig, init_weights
 from .encoder import EncoderConfig, LatentEncoder
 from .errors import InpaintError
 from .latent import PAPER, SearchSettings, search_networks
 from .losses import context_loss, importance_weights, prior_loss
 from .masks import training_rng
-from .model import GenerativeModel
+from .model import GenerativeModel, weights_digest
 from .train import (
-    CHECKPOINT_NAME, TrainConfig, batch_order, check_training_images, masked_batch, optimizer_tensors,
-    precision_setup, restore_optimizer, start_log,
+    CHECKPOINT_NAME,
+    TrainConfig,
+    batch_order,
+    check_training_images,
+    masked_batch,
+    optimizer_tensors,
+    precision_setup,
+    restore_optimizer,
+    start_log,
 )
 
 ENCODER_STREAM = 0xE2  # last entropy word of the training masks' RNG (≠ the Context Encoder's 0xCE)
@@ -58,10 +71,7 @@ class EncoderTrainConfig(TrainConfig):
 
 def model_digest(model: GenerativeModel) -> str:
     """SHA-256 of G's and D's weights: which model an encoder was trained for."""
-    tensors = {f"generator.{k}": v for k, v in model.generator.state_dict().items()}
-    if model.discriminator is not None:
-        tensors.update({f"discriminator.{k}": v for k, v in model.discriminator.state_dict().items()})
-    return content_digest({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}, {})
+    return weights_digest(model.generator, model.discriminator)
 
 
 def amortised_loss(encoder: LatentEncoder, generator, discriminator, images: torch.Tensor, mask: torch.Tensor,
@@ -90,6 +100,7 @@ def train_encoder(
     config: EncoderTrainConfig = EncoderTrainConfig(),
     search: SearchSettings = PAPER,
     features: int = 64,
+    model_training: dict | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> Path:
@@ -98,6 +109,8 @@ def train_encoder(
     E), or the checkpoint when no epoch has finished.
 
     search: whose objective E amortises (window, λ, prior form; the paper's by default).
+    model_training: the model file's own training progress (its "epoch" and "step"), kept beside
+    the encoder's in every epoch file.
     The images must have the model's size and channels; a checkpoint trained for another G and D
     (or another encoder size) is refused, as is resuming with overwrite=False into a different run.
     """
@@ -166,7 +179,7 @@ def train_encoder(
         path = run_dir / "epochs" / f"epoch_{epoch_:03d}.safetensors"
         encoder.eval()
         save_checkpoint(path, model.generator.config, model.generator, model.discriminator, encoder=encoder,
-                        training=dict(encoder_epoch=epoch_, encoder_step=step))
+                        training={**(model_training or {}), "encoder_epoch": epoch_, "encoder_step": step})
         encoder.train()
         return path
 
