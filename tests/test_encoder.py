@@ -267,3 +267,12 @@ def test_the_command(tmp_path, capsys):
                 "--iterations", "2", "--start", "encoder"]) == 2
     assert "has none" in capsys.readouterr().err
     assert main(argv[:2] + [str(tmp_path / "missing.safetensors")] + argv[3:]) == 2
+
+
+def test_the_encoder_counts_in_a_models_fingerprint():
+    from seminpaint.evaluate import model_fingerprint
+
+    plain, with_encoder = tiny_model(), model_with_encoder()
+    assert model_fingerprint(plain) == model_digest(plain)  # unchanged for a model without an encoder
+    assert model_fingerprint(with_encoder) != model_fingerprint(plain)
+    assert model_digest(with_encoder) == model_digest(plain)  # the encoder's trainer looks at G and D only
