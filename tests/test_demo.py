@@ -49,3 +49,13 @@ def test_labelled_grid_and_show_hole():
     grid = labelled_grid([[image, shown], [image[..., 0], shown]], column_titles=["a", "b"], scale=2, padding=4)
     assert grid.dtype == np.uint8 and grid.shape[2] == 3
     assert grid.shape[0] == 16 + 2 * (16 + 4) + 4 and grid.shape[1] == 2 * (16 + 4) + 4
+
+
+def test_demo_iterations_default_to_300_for_the_paper_preset_and_to_the_preset_otherwise(tmp_path, monkeypatch):
+    import seminpaint.demo as demo_module
+
+    seen = []
+    monkeypatch.setattr(demo_module, "run_demo", lambda out, settings, **_: seen.append(settings.iterations))
+    for extra in ([], ["--preset", "fast"], ["--preset", "fast", "--iterations", "7"]):
+        assert main(["demo", "--out", str(tmp_path / str(len(seen)))] + extra) == 0
+    assert seen == [300, 100, 7]

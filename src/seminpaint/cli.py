@@ -13,6 +13,7 @@ from pathlib import Path
 from .errors import InpaintError
 
 PRESET_NAMES = ("paper", "fast", "enhanced")  # kept in step with seminpaint.latent.PRESETS by a test
+DEMO_PAPER_ITERATIONS = 300  # the demo's search steps with the paper preset (the paper: 1500)
 MASK_HELP = "mask convention: white (255) / True = missing, to be filled; black = known"
 
 
@@ -209,12 +210,10 @@ def add_inpaint(subparsers) -> None:
 SEARCH_OPTIONS = ("iterations", "restarts", "learning_rate", "prior_weight", "precision", "start")
 
 
-def add_search_options(parser, *, iterations: int | None = None) -> None:
+def add_search_options(parser, *, iterations_help: str = "Adam steps (default: the preset's)") -> None:
     """--preset and the per-option overrides of the latent search, shared by every subcommand that searches."""
     parser.add_argument("--preset", default="paper", help="search settings: " + ", ".join(PRESET_NAMES))
-    parser.add_argument("--iterations", type=int, default=iterations,
-                        help="Adam steps" + (f" (default {iterations}; the paper uses 1500)" if iterations
-                                             else " (default: the preset's)"))
+    parser.add_argument("--iterations", type=int, help=iterations_help)
     parser.add_argument("--restarts", type=int, help="random starts per image (default: the preset's)")
     parser.add_argument("--learning-rate", type=float, help="Adam learning rate for z (default: the preset's)")
     parser.add_argument("--prior-weight", type=float, help="λ of the prior loss, Eq. 5 (default: the preset's)")
@@ -380,7 +379,9 @@ def add_demo(subparsers) -> None:
     )
     parser.add_argument("--model", type=Path, help="checkpoint; default: the shipped face model")
     parser.add_argument("--out", type=Path, default=Path("demo_output"), help="folder for demo.png")
-    add_search_options(parser, iterations=300)
+    add_search_options(parser, iterations_help=f"Adam steps (default: {DEMO_PAPER_ITERATIONS} with the paper "
+                                               "preset, which uses 1500, so that the demo takes a minute or two; "
+                                               "else the preset's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT/demo.png")
     parser.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if available)")
@@ -392,6 +393,9 @@ def run_demo(args) -> None:
 
     refuse_to_overwrite([args.out / "demo.png"], args.overwrite)
     from .api import resolve_blend
+
+    if args.iterations is None and args.preset == "paper":
+        args.iterations = DEMO_PAPER_ITERATIONS
 
     demo(args.out, model=args.model, settings=search_settings(args), blend=resolve_blend(None, args.preset),
          seed=args.seed, device=pick_device(args.device))
