@@ -276,3 +276,22 @@ def test_the_encoder_counts_in_a_models_fingerprint():
     assert model_fingerprint(plain) == model_digest(plain)  # unchanged for a model without an encoder
     assert model_fingerprint(with_encoder) != model_fingerprint(plain)
     assert model_digest(with_encoder) == model_digest(plain)  # the encoder's trainer looks at G and D only
+
+
+def test_the_command_keeps_the_models_own_epoch_in_its_epoch_files(tmp_path):
+    from PIL import Image
+
+    from seminpaint.checkpoint import checkpoint_training
+
+    model = tiny_model()
+    model_path = tmp_path / "tiny.safetensors"
+    save_checkpoint(model_path, TINY, model.generator, model.discriminator, training={"epoch": 3, "step": 9, "x": 1})
+    assert checkpoint_training(model_path) == {"epoch": 3, "step": 9, "x": 1}
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for index, image in enumerate(generated_faces(model, 8)):
+        Image.fromarray(image).save(folder / f"{index}.png")
+    assert main(["train-encoder", "--model", str(model_path), "--dataset", "folder", "--root", str(folder),
+                 "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "8", "--precision", "fp32"]) == 0
+    assert checkpoint_training(tmp_path / "run" / "epochs" / "epoch_001.safetensors") == {
+        "epoch": 3, "step": 9, "encoder_epoch": 1, "encoder_step": 1}

@@ -168,6 +168,16 @@ def checkpoint_format(path: str | Path) -> str | None:
     return _read(Path(path), tensors=False)[0].get("format")
 
 
+def checkpoint_training(path: str | Path) -> dict:
+    """The "training" entry of a checkpoint's header (its epoch, step, ...), {} without one.
+
+    Reads the header alone, unverified: for a file that was just loaded (and checked) in full."""
+    try:
+        return json.loads(_read(Path(path), tensors=False)[0].get("training", "{}"))
+    except json.JSONDecodeError as error:
+        raise InpaintError(f"checkpoint {path} has a corrupt configuration ({error})") from None
+
+
 def read_checkpoint(path: str | Path, *, format: str = FORMAT, config_class: type = DCGANConfig) -> Checkpoint:
     """Read a checkpoint written by save_checkpoint (or write_checkpoint in `format`, whose config is
     rebuilt with config_class.from_dict); a missing, foreign or corrupt file raises InpaintError."""

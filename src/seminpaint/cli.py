@@ -52,6 +52,12 @@ def add_training_options(parser, *, device_help: str, shape: bool = True, epochs
     parser.add_argument("--device", default=None, help=device_help)
 
 
+def training_config(config_class, args):
+    """A TrainConfig (or subclass) from add_training_options' epoch, batch, seed, precision and checkpoint options."""
+    return config_class(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                        precision=args.precision, checkpoint_every=args.checkpoint_every)
+
+
 def add_train_context_encoder(subparsers) -> None:
     parser = subparsers.add_parser(
         "train-context-encoder",
@@ -73,8 +79,7 @@ def run_train_context_encoder(args) -> None:
 
     if distributed.launched():
         raise InpaintError("train-context-encoder runs in one process; start it without torchrun")
-    config = ContextEncoderTrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                                       precision=args.precision, checkpoint_every=args.checkpoint_every)
+    config = training_config(ContextEncoderTrainConfig, args)
     device = pick_device(args.device)
     images = load_dataset(args.dataset, args.root, split=args.split, image_size=args.image_size,
                           channels=args.channels, limit=args.limit)
@@ -105,20 +110,19 @@ def add_train_encoder(subparsers) -> None:
 def run_train_encoder(args) -> None:
     from . import distributed
     from .api import DEFAULT_MODEL, resolve_model
-    from .checkpoint import read_checkpoint
+    from .checkpoint import checkpoint_training
     from .data import load_dataset
     from .train_encoder import EncoderTrainConfig, train_encoder
 
     if distributed.launched():
         raise InpaintError("train-encoder runs in one process; start it without torchrun")
-    config = EncoderTrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                                precision=args.precision, checkpoint_every=args.checkpoint_every)
+    config = training_config(EncoderTrainConfig, args)
     model = resolve_model(args.model, pick_device(args.device))
     channels, size, _ = model.image_shape
     images = load_dataset(args.dataset, args.root, split=args.split, image_size=size, channels=channels,
                           limit=args.limit)
     print(f"training a latent encoder for {model.name} on {len(images)} images of {args.dataset} ({args.split})")
-    model_training = read_checkpoint(args.model or DEFAULT_MODEL).training
+    model_training = checkpoint_training(args.model or DEFAULT_MODEL)
     path = train_encoder(images, model, args.out, config=config, overwrite=args.overwrite,
                          model_training={k: v for k, v in model_training.items() if k in ("epoch", "step")})
     print(f"model with its encoder: {path}")
@@ -152,8 +156,7 @@ def run_train(args) -> None:
     from .dcgan import DCGANConfig
     from .train import TrainConfig, train
 
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                         precision=args.precision, checkpoint_every=args.checkpoint_every)
+    config = training_config(TrainConfig, args)
     device = pick_device(args.device)
     with distributed.session(device):  # a process group only under torchrun with WORLD_SIZE > 1
         device, world = distributed.local_device(device), distributed.world_size()

@@ -217,13 +217,13 @@ def search(
     steps_taken = torch.full((rows_total,), settings.iterations)
     with model.frozen():
         with torch.no_grad():  # restart 0 of each image from E(y, M) when the encoder starts it
-            first = encoder(y[:batch], mask.to(device)).float().clamp(low, high) if encoder is not None else None
+            encoded = encoder(y[:batch], mask.to(device)).float().clamp(low, high) if encoder is not None else None
         if settings.screen == 0:
             z = uniform(rows_total)
-            if first is not None:
-                z[:batch] = first
+            if encoded is not None:
+                z[:batch] = encoded
         else:
-            z = screened_starts(losses, uniform, batch, restarts, settings.screen, device, first=first)
+            z = screened_starts(losses, uniform, batch, restarts, settings.screen, device, encoded=encoded)
         optimizer = RowAdam(z, settings.learning_rate, settings.betas)
         active = torch.arange(rows_total, device=device)
         best = torch.full((rows_total,), float("inf"))
@@ -291,15 +291,15 @@ def start_encoder(model: GenerativeModel, start: str) -> torch.nn.Module | None:
 
 @torch.no_grad()
 def screened_starts(losses, uniform, batch: int, restarts: int, screen: int, device,
-                    first: torch.Tensor | None = None) -> torch.Tensor:
+                    encoded: torch.Tensor | None = None) -> torch.Tensor:
     """A cheap screen of many starts: draw `screen` z per image, score each by the total loss
     (forward passes only) and keep the `restarts` best, as rows r·B + b (restart r of image b).
-    The first B candidates are the plain starts (`first`, (B, latent_dim), the encoder's, when
+    The first B candidates are the plain starts (`encoded`, (B, latent_dim), the encoder's, when
     given; else random), so the screen never starts worse.
     """
     candidates = uniform(screen * batch)  # row c·B + b is candidate c of image b
-    if first is not None:
-        candidates[:batch] = first
+    if encoded is not None:
+        candidates[:batch] = encoded
     images = torch.arange(batch, device=device)
     scores = []
     for first in range(0, screen, restarts):  # score as many rows at once as the search runs

@@ -175,15 +175,15 @@ def train_encoder(
                                           loss=round(context + prior, 3))) + "\n")
         sums, logged, since = np.zeros(2), 0, time.perf_counter()
 
-    def save_epoch(epoch_: int) -> Path:
-        path = run_dir / "epochs" / f"epoch_{epoch_:03d}.safetensors"
+    def epoch_path(epoch_: int) -> Path:
+        return run_dir / "epochs" / f"epoch_{epoch_:03d}.safetensors"
+
+    def save_epoch(epoch_: int) -> None:
         encoder.eval()
-        save_checkpoint(path, model.generator.config, model.generator, model.discriminator, encoder=encoder,
+        save_checkpoint(epoch_path(epoch_), model.generator.config, model.generator, model.discriminator, encoder=encoder,
                         training={**(model_training or {}), "encoder_epoch": epoch_, "encoder_step": step})
         encoder.train()
-        return path
 
-    last = checkpoint_path
     with model.frozen():
         generator_net, discriminator_net, _, dtype = search_networks(model, config.precision, use_prior)
         try:
@@ -216,11 +216,9 @@ def train_encoder(
                 bar.close()
                 epoch, step_in_epoch = epoch + 1, 0
                 save(epoch, 0)
-                last = save_epoch(epoch)
+                save_epoch(epoch)
         except KeyboardInterrupt:
             # A step may be half done here, so nothing is saved: the last checkpoint is consistent.
             print(f"\ninterrupted at step {step}; run the same command to resume from {checkpoint_path}")
             raise
-    if last == checkpoint_path and epoch > 0:
-        last = run_dir / "epochs" / f"epoch_{epoch:03d}.safetensors"
-    return last
+    return epoch_path(epoch) if epoch > 0 else checkpoint_path
