@@ -62,3 +62,22 @@ def test_search_copy_of_the_dcgan_matches_it_and_leaves_it_untouched():
     assert next(generator.parameters()).is_contiguous()  # the original's layout is not changed either
     assert all(not p.requires_grad for p in fast_g.parameters())
     assert next(fast_d.parameters()).dtype == torch.bfloat16
+
+
+def test_the_float32_search_copy_gives_the_dcgans_gradient_for_z():
+    """BatchNorm folded and the thin layers swapped for their fast forms: the same dL/dz."""
+    config = DCGANConfig(image_size=16, generator_features=8, discriminator_features=8, latent_dim=12)
+    generator, discriminator = trained_like(Generator(config)), trained_like(Discriminator(config), seed=1)
+    fast_g, fast_d = search_copy(generator, torch.float32), search_copy(discriminator, torch.float32)
+    kinds = {type(module).__name__ for module in [*fast_g.modules(), *fast_d.modules()]}
+    assert {"MatrixConvolution", "StrideTwoConvolution"} <= kinds
+    target = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(3)) * 2 - 1
+
+    def gradient(g, d):
+        z = (torch.rand(3, 12, generator=torch.Generator().manual_seed(2)) * 2 - 1).requires_grad_(True)
+        image = g(z)
+        loss = (image - target).abs().sum() - 0.1 * nn.functional.softplus(d(image)).sum()
+        return torch.autograd.grad(loss, z)[0]
+
+    generator.requires_grad_(False), discriminator.requires_grad_(False)
+    torch.testing.assert_close(gradient(fast_g, fast_d), gradient(generator, discriminator), rtol=1e-4, atol=1e-5)
