@@ -46,7 +46,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from .checkpoint import CONTEXT_ENCODER_FORMAT, load_weights, read_checkpoint, write_checkpoint
 from .dcgan import DCGANConfig, Discriminator, Generator, discriminator_trunk, init_weights
@@ -55,8 +54,8 @@ from .figures import labelled_grid, show_hole
 from .images import from_tensor, save_image, to_tensor
 from .masks import MASK_KINDS, make_masks, training_rng
 from .train import (
-    CHECKPOINT_NAME, TrainConfig, batch_order, check_training_images, masked_batch, optimizer_tensors,
-    precision_setup, restore_optimizer, start_log,
+    CHECKPOINT_NAME, Position, TrainConfig, check_training_images, masked_batch, optimizer_tensors,
+    precision_setup, restore_optimizer, run_epochs, start_log,
 )
 
 MASK_STREAM = 0xCE  # last entropy word of the training masks' RNG; evaluation masks have 0 there
@@ -190,7 +189,7 @@ def train_context_encoder(
     init_generator = torch.Generator().manual_seed(config.seed)
     init_weights(network, generator=init_generator)
     init_weights(discriminator, generator=init_generator)
-    epoch, step_in_epoch, step = 0, 0, 0
+    position = Position()
     checkpoint = None
     if checkpoint_path.exists() and not overwrite:
         checkpoint = read_checkpoint(checkpoint_path, format=CONTEXT_ENCODER_FORMAT,
@@ -200,7 +199,7 @@ def train_context_encoder(
                                "use another run folder or overwrite")
         load_weights(network, checkpoint, "context_encoder")
         load_weights(discriminator, checkpoint, "discriminator")
-        epoch, step_in_epoch, step = (checkpoint.training[k] for k in ("epoch", "step_in_epoch", "step"))
+        position = Position.of(checkpoint)
     memory_format, autocast = precision_setup(config.precision, device)
     network.to(device, memory_format=memory_format).train()
     discriminator.to(device, memory_format=memory_format).train()
@@ -211,10 +210,9 @@ def train_context_encoder(
         restore_optimizer(optimizer_n, checkpoint, "optimizer.context_encoder")
         restore_optimizer(optimizer_d, checkpoint, "optimizer.discriminator")
         if progress:
-            print(f"resuming {checkpoint_path} at epoch {epoch + 1}, step {step}")
+            print(f"resuming {checkpoint_path} at epoch {position.epoch + 1}, step {position.step}")
 
     data = torch.from_numpy(images).permute(0, 3, 1, 2)  # uint8 (N, C, H, W)
-    steps_per_epoch = count // config.batch_size  # the last partial batch is dropped
     shown = min(config.sample_count, count)  # the figure's images: the first training images
     sample_images = images[:shown]
     sample_masks = {kind: make_masks(kind, shown, height, width, seed=config.seed) for kind in MASK_KINDS}
@@ -223,12 +221,11 @@ def train_context_encoder(
     log_path = start_log(run_dir, overwrite)
     sums, logged_steps, since = np.zeros(4), 0, time.perf_counter()
 
-    def save(epoch_: int, step_in_epoch_: int) -> None:
+    def save() -> None:
         nonlocal sums, logged_steps, since
         extra = {**optimizer_tensors("optimizer.context_encoder", optimizer_n),
                  **optimizer_tensors("optimizer.discriminator", optimizer_d)}
-        progress_state = dict(epoch=epoch_, step_in_epoch=step_in_epoch_, step=step,
-                              train_config=asdict(config), images=count)
+        progress_state = dict(**asdict(position), train_config=asdict(config), images=count)
         write_checkpoint(checkpoint_path, model_config, {"context_encoder": network, "discriminator": discriminator},
                          format=CONTEXT_ENCODER_FORMAT, extra_tensors=extra, training=progress_state)
         if logged_steps:
@@ -236,16 +233,18 @@ def train_context_encoder(
             mean = sums / logged_steps
             with log_path.open("a") as log:
                 log.write(json.dumps(dict(
-                    epoch=epoch_, step=step, seconds=round(seconds, 1),
+                    epoch=position.epoch, step=position.step, seconds=round(seconds, 1),
                     images_per_second=round(logged_steps * config.batch_size / seconds, 1),
                     l2_hole=round(mean[0], 5), adversarial=round(mean[1], 4), loss_d=round(mean[2], 4),
                     d_of_completed=round(mean[3], 4))) + "\n")
         sums, logged_steps, since = np.zeros(4), 0, time.perf_counter()
 
-    def save_epoch(epoch_: int) -> None:
-        write_checkpoint(run_dir / "epochs" / f"epoch_{epoch_:03d}.safetensors", model_config,
+    def end_epoch(seconds: float, images_done: int) -> None:
+        save()
+        epoch = position.epoch
+        write_checkpoint(run_dir / "epochs" / f"epoch_{epoch:03d}.safetensors", model_config,
                          {"context_encoder": network}, format=CONTEXT_ENCODER_FORMAT,
-                         training=dict(epoch=epoch_, step=step))
+                         training=dict(epoch=epoch, step=position.step))
         network.eval()
         rows, titles = [], []
         with torch.no_grad():
@@ -258,60 +257,42 @@ def train_context_encoder(
                 titles += [kind, "CE"]
         network.train()
         figure = labelled_grid(rows, row_titles=titles, scale=max(1, 128 // model_config.image_size))
-        save_image(run_dir / "samples" / f"epoch_{epoch_:03d}.png", figure)
+        save_image(run_dir / "samples" / f"epoch_{epoch:03d}.png", figure)
 
-    try:
-        while epoch < config.epochs:
-            order = batch_order(count, config.seed, epoch)
-            bar = tqdm(total=steps_per_epoch, initial=step_in_epoch, disable=not progress,
-                       desc=f"epoch {epoch + 1}/{config.epochs}", unit="step")
-            started, done_images = time.perf_counter(), 0
-            while step_in_epoch < steps_per_epoch:
-                index = order[step_in_epoch * config.batch_size:(step_in_epoch + 1) * config.batch_size]
-                real, hole = masked_batch(data, index, step_rng(config.seed, epoch, step_in_epoch),
-                                          memory_format=memory_format, device=device)
-                hole = hole[:, None]
-                weight = hole.float()
+    def step(index: torch.Tensor) -> dict:
+        nonlocal sums, logged_steps
+        real, hole = masked_batch(data, index, step_rng(config.seed, position.epoch, position.step_in_epoch),
+                                  memory_format=memory_format, device=device)
+        hole = hole[:, None]
+        weight = hole.float()
 
-                # D step: real images against completed ones
-                with autocast():
-                    output = network(real, hole)
-                    completed = torch.where(hole, output.to(real.dtype), real)
-                    loss_d = (F.binary_cross_entropy_with_logits(discriminator(real).float(), real_label)
-                              + F.binary_cross_entropy_with_logits(discriminator(completed.detach()).float(),
-                                                                   fake_label))
-                optimizer_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                optimizer_d.step()
-                # Network step: Pathak's joint loss, L2 over the hole pixels + non-saturating adversarial
-                with autocast():
-                    logit = discriminator(completed).float()
-                    adversarial = F.binary_cross_entropy_with_logits(logit, real_label)
-                l2_hole = ((output.float() - real) ** 2 * weight).sum() / (weight.sum() * channels)
-                loss = config.reconstruction_weight * l2_hole + config.adversarial_weight * adversarial
-                optimizer_n.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer_n.step()
+        # D step: real images against completed ones
+        with autocast():
+            output = network(real, hole)
+            completed = torch.where(hole, output.to(real.dtype), real)
+            loss_d = (F.binary_cross_entropy_with_logits(discriminator(real).float(), real_label)
+                      + F.binary_cross_entropy_with_logits(discriminator(completed.detach()).float(), fake_label))
+        optimizer_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        optimizer_d.step()
+        # Network step: Pathak's joint loss, L2 over the hole pixels + non-saturating adversarial
+        with autocast():
+            logit = discriminator(completed).float()
+            adversarial = F.binary_cross_entropy_with_logits(logit, real_label)
+        l2_hole = ((output.float() - real) ** 2 * weight).sum() / (weight.sum() * channels)
+        loss = config.reconstruction_weight * l2_hole + config.adversarial_weight * adversarial
+        optimizer_n.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer_n.step()
 
-                step += 1
-                step_in_epoch += 1
-                done_images += config.batch_size
-                values = torch.stack([l2_hole.detach(), adversarial.detach(), loss_d.detach(),
-                                      torch.sigmoid(logit.detach()).mean()]).float().cpu().numpy()
-                sums, logged_steps = sums + values, logged_steps + 1
-                bar.update(1)
-                bar.set_postfix(img_s=f"{done_images / (time.perf_counter() - started):.0f}",
-                                l2=f"{values[0]:.4f}", adv=f"{values[1]:.3f}", loss_d=f"{values[2]:.3f}")
-                if step % config.checkpoint_every == 0 and step_in_epoch < steps_per_epoch:
-                    save(epoch, step_in_epoch)
-            bar.close()
-            epoch, step_in_epoch = epoch + 1, 0
-            save(epoch, 0)
-            save_epoch(epoch)
-    except KeyboardInterrupt:
-        # A step may be half done here, so nothing is saved: the last checkpoint is consistent.
-        print(f"\ninterrupted at step {step}; run the same command to resume from {checkpoint_path}")
-        raise
+        values = torch.stack([l2_hole.detach(), adversarial.detach(), loss_d.detach(),
+                              torch.sigmoid(logit.detach()).mean()]).float().cpu().numpy()
+        sums, logged_steps = sums + values, logged_steps + 1
+        return dict(l2=f"{values[0]:.4f}", adv=f"{values[1]:.3f}", loss_d=f"{values[2]:.3f}")
+
+    run_epochs(position, epochs=config.epochs, count=count, batch_size=config.batch_size, seed=config.seed,
+               checkpoint_every=config.checkpoint_every, step=step, save=save, end_epoch=end_epoch,
+               checkpoint_path=checkpoint_path, progress=progress)
     return checkpoint_path
 
 

@@ -25,7 +25,7 @@ import json
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager as ContextManager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +129,58 @@ def start_log(run_dir: Path, overwrite: bool) -> Path:
     return log_path
 
 
+@dataclass
+class Position:
+    """Where a training run stands: epochs done, steps into the current epoch, steps in all."""
+
+    epoch: int = 0
+    step_in_epoch: int = 0
+    step: int = 0
+
+    @classmethod
+    def of(cls, checkpoint: Checkpoint) -> "Position":
+        return cls(*(checkpoint.training[k] for k in ("epoch", "step_in_epoch", "step")))
+
+
+def run_epochs(position: Position, *, epochs: int, count: int, batch_size: int, seed: int, checkpoint_every: int,
+               step: Callable[[torch.Tensor], dict], save: Callable[[], None], end_epoch: Callable[[float, int], None],
+               checkpoint_path: Path, progress: bool = True, main: bool = True) -> None:
+    """The epoch and step loop every trainer here shares, resumable mid-epoch from `position`.
+
+    Each step calls step(index) with the image indices of its batch (the epoch's batch_order,
+    batch_size at a time; the last partial batch is dropped) and shows the dict it returns on
+    the progress bar beside the images per second; then `position` moves on. save() is called
+    every checkpoint_every steps except at an epoch's last step, and end_epoch(seconds, images)
+    after each epoch, with `position` already at the next one. On Ctrl-C nothing is saved (a
+    step may be half done: the last checkpoint is consistent), the way to resume is printed
+    (when `main`) and the KeyboardInterrupt goes on.
+    """
+    steps_per_epoch = count // batch_size
+    try:
+        while position.epoch < epochs:
+            order = batch_order(count, seed, position.epoch)
+            bar = tqdm(total=steps_per_epoch, initial=position.step_in_epoch, disable=not progress,
+                       desc=f"epoch {position.epoch + 1}/{epochs}", unit="step")
+            started, done_images = time.perf_counter(), 0
+            while position.step_in_epoch < steps_per_epoch:
+                first = position.step_in_epoch * batch_size
+                shown = step(order[first:first + batch_size])
+                position.step += 1
+                position.step_in_epoch += 1
+                done_images += batch_size
+                bar.update(1)
+                bar.set_postfix(img_s=f"{done_images / (time.perf_counter() - started):.0f}", **shown)
+                if position.step % checkpoint_every == 0 and position.step_in_epoch < steps_per_epoch:
+                    save()
+            bar.close()
+            position.epoch, position.step_in_epoch = position.epoch + 1, 0
+            end_epoch(time.perf_counter() - started, done_images)
+    except KeyboardInterrupt:
+        if main:
+            print(f"\ninterrupted at step {position.step}; run the same command to resume from {checkpoint_path}")
+        raise
+
+
 def check_training_images(images: np.ndarray, model_config, batch_size: int, *, default, network: str):
     """Check training images against a network's config; return the config (default(image_size=H,
     channels=C) when model_config is None).
@@ -189,7 +241,7 @@ def train(
     init_weights(generator, generator=init_generator)
     init_weights(discriminator, generator=init_generator)
     rng = torch.Generator().manual_seed(config.seed)  # flips and z during training
-    epoch, step_in_epoch, step = 0, 0, 0
+    position = Position()
     checkpoint = None
     if checkpoint_path.exists() and not overwrite:
         checkpoint = read_checkpoint(checkpoint_path)
@@ -198,12 +250,12 @@ def train(
                                "use another run folder or overwrite")
         generator, discriminator = build_networks(checkpoint)
         rng.set_state(checkpoint.tensors["rng.train"])
-        epoch, step_in_epoch, step = (checkpoint.training[k] for k in ("epoch", "step_in_epoch", "step"))
+        position = Position.of(checkpoint)
         if progress:
-            print(f"resuming {checkpoint_path} at epoch {epoch + 1}, step {step}")
+            print(f"resuming {checkpoint_path} at epoch {position.epoch + 1}, step {position.step}")
     # Every rank must start from the same place (the run folder must be shared by all machines);
     # this also keeps rank 0 from writing a checkpoint before the others have read theirs.
-    distributed.all_equal((epoch, step_in_epoch, step), f"where to start (epoch, step in epoch, step) "
+    distributed.all_equal(astuple(position), f"where to start (epoch, step in epoch, step) "
                           f"from {checkpoint_path}; is the run folder on storage every machine sees?")
 
     memory_format, autocast = precision_setup(config.precision, device)
@@ -227,92 +279,75 @@ def train(
     data = torch.from_numpy(images).permute(0, 3, 1, 2)  # uint8 (N, C, H, W)
     fixed_z = sample_latent(config.sample_count, model_config.latent_dim,
                             generator=torch.Generator().manual_seed(config.seed + 1)).to(device)
-    steps_per_epoch = count // config.batch_size  # the last partial batch is dropped
 
-    def save(epoch_: int, step_in_epoch_: int) -> None:
+    def save() -> None:
+        if not main:
+            return
         extra = {**optimizer_tensors("optimizer.generator", optimizer_g),
                  **optimizer_tensors("optimizer.discriminator", optimizer_d),
                  "rng.train": rng.get_state()}
-        progress_state = dict(epoch=epoch_, step_in_epoch=step_in_epoch_, step=step,
-                              train_config=asdict(config), images=count, processes=world)
+        progress_state = dict(**asdict(position), train_config=asdict(config), images=count, processes=world)
         save_checkpoint(checkpoint_path, model_config, generator, discriminator,
                         extra_tensors=extra, training=progress_state)
         generator.eval()
         with torch.no_grad():
             samples = from_tensor(generator(fixed_z))
         generator.train()
-        save_image(run_dir / "samples" / f"step_{step:07d}.png", make_grid(samples))
+        save_image(run_dir / "samples" / f"step_{position.step:07d}.png", make_grid(samples))
 
     real_label = torch.ones(local_batch, device=device)
     fake_label = torch.zeros(local_batch, device=device)
-    log_path = run_dir / "log.jsonl"
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if overwrite and log_path.exists():
-            log_path.unlink()
-    try:
-        while epoch < config.epochs:
-            order = batch_order(count, config.seed, epoch)
-            bar = tqdm(total=steps_per_epoch, initial=step_in_epoch, disable=not progress,
-                       desc=f"epoch {epoch + 1}/{config.epochs}", unit="step")
-            started, done_images, sums = time.perf_counter(), 0, np.zeros(3)
-            while step_in_epoch < steps_per_epoch:
-                # The global batch's images, flips and z, drawn alike on every rank; this rank's rows.
-                index = order[step_in_epoch * config.batch_size:(step_in_epoch + 1) * config.batch_size]
-                real = data[index[rows]].to(device).float().div_(127.5).sub_(1.0)
-                flip = (torch.rand(config.batch_size, generator=rng) < 0.5)[rows]  # random horizontal flips
-                real[flip] = real[flip].flip(-1)
-                real = real.contiguous(memory_format=memory_format)
-                z = sample_latent(config.batch_size, model_config.latent_dim, generator=rng)[rows].to(device)
+    log_path = start_log(run_dir, overwrite) if main else None
+    sums, steps_summed = np.zeros(3), 0  # the epoch's loss_d, loss_g and D(G(z))
 
-                # D step: maximise log D(x) + log(1 − D(G(z)))   (Eq. 1)
-                with autocast():
-                    fake = run_generator(z)
-                    loss_d = (F.binary_cross_entropy_with_logits(run_discriminator(real).float(), real_label)
-                              + F.binary_cross_entropy_with_logits(run_discriminator(fake.detach()).float(),
-                                                                   fake_label))
-                optimizer_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                optimizer_d.step()
-                # G step: the non-saturating form, maximise log D(G(z)) (Goodfellow et al.)
-                # D is called without its DDP wrapper: only G's gradients are wanted (and averaged).
-                discriminator.requires_grad_(not fast)
-                with autocast():
-                    logit_fake = discriminator(fake).float()
-                    loss_g = F.binary_cross_entropy_with_logits(logit_fake, real_label)
-                optimizer_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                discriminator.requires_grad_(True)
-                optimizer_g.step()
+    def step(index: torch.Tensor) -> dict:
+        nonlocal sums, steps_summed
+        # The global batch's images, flips and z, drawn alike on every rank; this rank's rows.
+        real = data[index[rows]].to(device).float().div_(127.5).sub_(1.0)
+        flip = (torch.rand(config.batch_size, generator=rng) < 0.5)[rows]  # random horizontal flips
+        real[flip] = real[flip].flip(-1)
+        real = real.contiguous(memory_format=memory_format)
+        z = sample_latent(config.batch_size, model_config.latent_dim, generator=rng)[rows].to(device)
 
-                step += 1
-                step_in_epoch += 1
-                done_images += config.batch_size
-                values = torch.stack([loss_d.detach(), loss_g.detach(), torch.sigmoid(logit_fake.detach()).mean()])
-                values = distributed.mean_over_ranks(values.float()).cpu().numpy()  # the global batch's
-                sums += values
-                bar.update(1)
-                bar.set_postfix(img_s=f"{done_images / (time.perf_counter() - started):.0f}",
-                                loss_d=f"{values[0]:.3f}", loss_g=f"{values[1]:.3f}")
-                if main and step % config.checkpoint_every == 0 and step_in_epoch < steps_per_epoch:
-                    save(epoch, step_in_epoch)
-            bar.close()
-            seconds = time.perf_counter() - started
-            epoch, step_in_epoch = epoch + 1, 0
-            if not main:
-                continue
-            save(epoch, 0)
-            save_checkpoint(run_dir / "epochs" / f"epoch_{epoch:03d}.safetensors",
-                            model_config, generator, discriminator, training=dict(epoch=epoch, step=step))
-            mean = sums / max(1, done_images // config.batch_size)
-            with log_path.open("a") as log:
-                log.write(json.dumps(dict(epoch=epoch, step=step, seconds=round(seconds, 1),
-                                          images_per_second=round(done_images / seconds, 1),
-                                          loss_d=round(mean[0], 4), loss_g=round(mean[1], 4),
-                                          d_of_fake=round(mean[2], 4))) + "\n")
-    except KeyboardInterrupt:
-        # A step may be half done here, so nothing is saved: the last checkpoint is consistent.
-        if main:
-            print(f"\ninterrupted at step {step}; run the same command to resume from {checkpoint_path}")
-        raise
+        # D step: maximise log D(x) + log(1 − D(G(z)))   (Eq. 1)
+        with autocast():
+            fake = run_generator(z)
+            loss_d = (F.binary_cross_entropy_with_logits(run_discriminator(real).float(), real_label)
+                      + F.binary_cross_entropy_with_logits(run_discriminator(fake.detach()).float(), fake_label))
+        optimizer_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        optimizer_d.step()
+        # G step: the non-saturating form, maximise log D(G(z)) (Goodfellow et al.)
+        # D is called without its DDP wrapper: only G's gradients are wanted (and averaged).
+        discriminator.requires_grad_(not fast)
+        with autocast():
+            logit_fake = discriminator(fake).float()
+            loss_g = F.binary_cross_entropy_with_logits(logit_fake, real_label)
+        optimizer_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        discriminator.requires_grad_(True)
+        optimizer_g.step()
+
+        values = torch.stack([loss_d.detach(), loss_g.detach(), torch.sigmoid(logit_fake.detach()).mean()])
+        values = distributed.mean_over_ranks(values.float()).cpu().numpy()  # the global batch's
+        sums, steps_summed = sums + values, steps_summed + 1
+        return dict(loss_d=f"{values[0]:.3f}", loss_g=f"{values[1]:.3f}")
+
+    def end_epoch(seconds: float, images_done: int) -> None:
+        nonlocal sums, steps_summed
+        mean, sums, steps_summed = sums / max(1, steps_summed), np.zeros(3), 0
+        if not main:
+            return
+        save()
+        save_checkpoint(run_dir / "epochs" / f"epoch_{position.epoch:03d}.safetensors",
+                        model_config, generator, discriminator, training=dict(epoch=position.epoch, step=position.step))
+        with log_path.open("a") as log:
+            log.write(json.dumps(dict(epoch=position.epoch, step=position.step, seconds=round(seconds, 1),
+                                      images_per_second=round(images_done / seconds, 1),
+                                      loss_d=round(mean[0], 4), loss_g=round(mean[1], 4),
+                                      d_of_fake=round(mean[2], 4))) + "\n")
+
+    run_epochs(position, epochs=config.epochs, count=count, batch_size=config.batch_size, seed=config.seed,
+               checkpoint_every=config.checkpoint_every, step=step, save=save, end_epoch=end_epoch,
+               checkpoint_path=checkpoint_path, progress=progress, main=main)
     return checkpoint_path

@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from .checkpoint import (
     ENCODER_FORMAT,
@@ -49,13 +48,14 @@ from .masks import training_rng
 from .model import GenerativeModel, weights_digest
 from .train import (
     CHECKPOINT_NAME,
+    Position,
     TrainConfig,
-    batch_order,
     check_training_images,
     masked_batch,
     optimizer_tensors,
     precision_setup,
     restore_optimizer,
+    run_epochs,
     start_log,
 )
 
@@ -132,7 +132,7 @@ def train_encoder(
 
     encoder = LatentEncoder(encoder_config)
     init_weights(encoder, generator=torch.Generator().manual_seed(config.seed))
-    epoch, step_in_epoch, step = 0, 0, 0
+    position = Position()
     checkpoint = None
     if checkpoint_path.exists() and not overwrite:
         checkpoint = read_checkpoint(checkpoint_path, format=ENCODER_FORMAT, config_class=EncoderConfig)
@@ -143,7 +143,7 @@ def train_encoder(
             raise InpaintError(f"{checkpoint_path} was trained for another G and D; "
                                "use the same --model, another run folder, or overwrite")
         load_weights(encoder, checkpoint, "latent_encoder")
-        epoch, step_in_epoch, step = (checkpoint.training[k] for k in ("epoch", "step_in_epoch", "step"))
+        position = Position.of(checkpoint)
     memory_format, autocast = precision_setup(config.precision, device)
     encoder.to(device, memory_format=memory_format).train()
     optimizer = torch.optim.Adam(encoder.parameters(), lr=config.learning_rate, betas=(config.beta1, 0.999),
@@ -151,17 +151,16 @@ def train_encoder(
     if checkpoint is not None:
         restore_optimizer(optimizer, checkpoint, "optimizer.latent_encoder")
         if progress:
-            print(f"resuming {checkpoint_path} at epoch {epoch + 1}, step {step}")
+            print(f"resuming {checkpoint_path} at epoch {position.epoch + 1}, step {position.step}")
 
     data = torch.from_numpy(images).permute(0, 3, 1, 2)  # uint8 (N, C, H, W)
     count = len(images)
-    steps_per_epoch = count // config.batch_size  # the last partial batch is dropped
     log_path = start_log(run_dir, overwrite)
     sums, logged, since = np.zeros(2), 0, time.perf_counter()
 
-    def save(epoch_: int, step_in_epoch_: int) -> None:
+    def save() -> None:
         nonlocal sums, logged, since
-        state = dict(epoch=epoch_, step_in_epoch=step_in_epoch_, step=step, model_digest=digest,
+        state = dict(**asdict(position), model_digest=digest,
                      train_config=asdict(config), search=asdict(search), images=count)
         write_checkpoint(checkpoint_path, encoder_config, {"latent_encoder": encoder}, format=ENCODER_FORMAT,
                          extra_tensors=optimizer_tensors("optimizer.latent_encoder", optimizer), training=state)
@@ -169,7 +168,7 @@ def train_encoder(
             seconds = time.perf_counter() - since
             context, prior = sums / logged
             with log_path.open("a") as log:
-                log.write(json.dumps(dict(epoch=epoch_, step=step, seconds=round(seconds, 1),
+                log.write(json.dumps(dict(epoch=position.epoch, step=position.step, seconds=round(seconds, 1),
                                           images_per_second=round(logged * config.batch_size / seconds, 1),
                                           context=round(context, 3), prior=round(prior, 5),
                                           loss=round(context + prior, 3))) + "\n")
@@ -181,44 +180,31 @@ def train_encoder(
     def save_epoch(epoch_: int) -> None:
         encoder.eval()
         save_checkpoint(epoch_path(epoch_), model.generator.config, model.generator, model.discriminator, encoder=encoder,
-                        training={**(model_training or {}), "encoder_epoch": epoch_, "encoder_step": step})
+                        training={**(model_training or {}), "encoder_epoch": epoch_, "encoder_step": position.step})
         encoder.train()
 
     with model.frozen():
         generator_net, discriminator_net, _, dtype = search_networks(model, config.precision, use_prior)
-        try:
-            while epoch < config.epochs:
-                order = batch_order(count, config.seed, epoch)
-                bar = tqdm(total=steps_per_epoch, initial=step_in_epoch, disable=not progress,
-                           desc=f"epoch {epoch + 1}/{config.epochs}", unit="step")
-                started, done_images = time.perf_counter(), 0
-                while step_in_epoch < steps_per_epoch:
-                    index = order[step_in_epoch * config.batch_size:(step_in_epoch + 1) * config.batch_size]
-                    rng = training_rng(config.seed, epoch, step_in_epoch, ENCODER_STREAM)
-                    real, mask = masked_batch(data, index, rng, memory_format=memory_format, device=device)
-                    context, prior = amortised_loss(encoder, generator_net, discriminator_net, real, mask,
-                                                    search, autocast, dtype)
-                    loss = (context + prior).mean()
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
 
-                    step += 1
-                    step_in_epoch += 1
-                    done_images += config.batch_size
-                    values = torch.stack([context.detach().mean(), prior.detach().mean()]).float().cpu().numpy()
-                    sums, logged = sums + values, logged + 1
-                    bar.update(1)
-                    bar.set_postfix(img_s=f"{done_images / (time.perf_counter() - started):.0f}",
-                                    context=f"{values[0]:.2f}")
-                    if step % config.checkpoint_every == 0 and step_in_epoch < steps_per_epoch:
-                        save(epoch, step_in_epoch)
-                bar.close()
-                epoch, step_in_epoch = epoch + 1, 0
-                save(epoch, 0)
-                save_epoch(epoch)
-        except KeyboardInterrupt:
-            # A step may be half done here, so nothing is saved: the last checkpoint is consistent.
-            print(f"\ninterrupted at step {step}; run the same command to resume from {checkpoint_path}")
-            raise
-    return epoch_path(epoch) if epoch > 0 else checkpoint_path
+        def step(index: torch.Tensor) -> dict:
+            nonlocal sums, logged
+            rng = training_rng(config.seed, position.epoch, position.step_in_epoch, ENCODER_STREAM)
+            real, mask = masked_batch(data, index, rng, memory_format=memory_format, device=device)
+            context, prior = amortised_loss(encoder, generator_net, discriminator_net, real, mask,
+                                            search, autocast, dtype)
+            loss = (context + prior).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            values = torch.stack([context.detach().mean(), prior.detach().mean()]).float().cpu().numpy()
+            sums, logged = sums + values, logged + 1
+            return dict(context=f"{values[0]:.2f}")
+
+        def end_epoch(seconds: float, images_done: int) -> None:
+            save()
+            save_epoch(position.epoch)
+
+        run_epochs(position, epochs=config.epochs, count=count, batch_size=config.batch_size, seed=config.seed,
+                   checkpoint_every=config.checkpoint_every, step=step, save=save, end_epoch=end_epoch,
+                   checkpoint_path=checkpoint_path, progress=progress)
+    return epoch_path(position.epoch) if position.epoch > 0 else checkpoint_path
