@@ -70,7 +70,7 @@ def test_the_float32_search_copy_gives_the_dcgans_gradient_for_z():
     generator, discriminator = trained_like(Generator(config)), trained_like(Discriminator(config), seed=1)
     fast_g, fast_d = search_copy(generator, torch.float32), search_copy(discriminator, torch.float32)
     kinds = {type(module).__name__ for module in [*fast_g.modules(), *fast_d.modules()]}
-    assert {"MatrixConvolution", "StrideTwoConvolution"} <= kinds
+    assert {"MatrixConv2d", "MatrixConvTranspose2d", "SubpixelConv2d", "SubpixelConvTranspose2d"} <= kinds
     target = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(3)) * 2 - 1
 
     def gradient(g, d):

@@ -55,7 +55,7 @@ from .images import from_tensor, save_image, to_tensor
 from .masks import MASK_KINDS, make_masks, training_rng
 from .train import (
     CHECKPOINT_NAME, Position, TrainConfig, check_training_images, masked_batch, optimizer_tensors,
-    precision_setup, restore_optimizer, run_epochs, start_log,
+    precision_setup, restore_optimizer, run_epochs, start_log, training_network,
 )
 
 MASK_STREAM = 0xCE  # last entropy word of the training masks' RNG; evaluation masks have 0 there
@@ -201,8 +201,8 @@ def train_context_encoder(
         load_weights(discriminator, checkpoint, "discriminator")
         position = Position.of(checkpoint)
     memory_format, autocast = precision_setup(config.precision, device)
-    network.to(device, memory_format=memory_format).train()
-    discriminator.to(device, memory_format=memory_format).train()
+    training_network(network, config.precision, device)
+    training_network(discriminator, config.precision, device)
     adam = dict(lr=config.learning_rate, betas=(config.beta1, 0.999))
     optimizer_n = torch.optim.Adam(network.parameters(), **adam)
     optimizer_d = torch.optim.Adam(discriminator.parameters(), **adam)

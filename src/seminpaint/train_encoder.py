@@ -57,6 +57,7 @@ from .train import (
     restore_optimizer,
     run_epochs,
     start_log,
+    training_network,
 )
 
 ENCODER_STREAM = 0xE2  # last entropy word of the training masks' RNG (≠ the Context Encoder's 0xCE)
@@ -145,7 +146,7 @@ def train_encoder(
         load_weights(encoder, checkpoint, "latent_encoder")
         position = Position.of(checkpoint)
     memory_format, autocast = precision_setup(config.precision, device)
-    encoder.to(device, memory_format=memory_format).train()
+    training_network(encoder, config.precision, device)
     optimizer = torch.optim.Adam(encoder.parameters(), lr=config.learning_rate, betas=(config.beta1, 0.999),
                                  fused=config.precision == "bf16")
     if checkpoint is not None:
