@@ -83,7 +83,7 @@ def test_the_subpixel_form_is_the_transposed_convolution():
     weight = torch.randn(5, 3, 4, 4, dtype=torch.float64)
     x = torch.randn(2, 5, 4, 6, dtype=torch.float64)
     assert subpixel_weight(weight).shape == (12, 5, 3, 3)
-    torch.testing.assert_close(transposed_by_subpixel(x, weight),
+    torch.testing.assert_close(transposed_by_subpixel(x, subpixel_weight(weight)),
                                nn.functional.conv_transpose2d(x, weight, stride=2, padding=1))
 
 
@@ -103,3 +103,14 @@ def test_the_state_dict_keeps_its_keys():
     network = nn.Sequential(nn.ConvTranspose2d(10, 8, 4, 1, 0), nn.ReLU(), nn.ConvTranspose2d(8, 3, 4, 2, 1))
     keys = list(network.state_dict())
     assert list(speed_up_layers(network).state_dict()) == keys
+
+
+def test_a_frozen_sub_pixel_layer_notices_its_weight_change():
+    """The sub-pixel weight is kept between calls while the weight is frozen, but not past a change."""
+    layer = randomised(nn.ConvTranspose2d(6, 3, 4, 2, 1)).requires_grad_(False)
+    fast = speed_up_layers(nn.Sequential(layer))[0]
+    x = torch.randn(1, 6, 5, 5, dtype=torch.float64)
+    fast(x)
+    with torch.no_grad():
+        layer.weight.mul_(-2)  # in place, as load_state_dict and fold_batchnorm change weights
+    torch.testing.assert_close(fast(x), layer(x))

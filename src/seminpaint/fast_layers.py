@@ -44,37 +44,41 @@ def subpixel_weight(weight: torch.Tensor) -> torch.Tensor:
     return picked.permute(1, 2, 4, 0, 3, 5).reshape(4 * c_out, c_in, 3, 3)
 
 
-def transposed_by_subpixel(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """conv_transpose2d(x, weight, stride=2, padding=1) for a 4×4 weight (C_in, C_out, 4, 4):
+def transposed_by_subpixel(x: torch.Tensor, subpixel: torch.Tensor) -> torch.Tensor:
+    """conv_transpose2d(x, W, stride=2, padding=1) for a 4×4 W, given subpixel = subpixel_weight(W):
     (B, C_in, H, W) → (B, C_out, 2H, 2W), as a convolution and a pixel shuffle."""
-    return F.pixel_shuffle(F.conv2d(x, subpixel_weight(weight), padding=1), 2)
+    return F.pixel_shuffle(F.conv2d(x, subpixel, padding=1), 2)
 
 
 class StrideTwoPair(torch.autograd.Function):
     """A stride-2, padding-1, 4×4 convolution and its transpose are each other's adjoint, so each
     direction's input gradient is the other's forward; this runs both on the fast form (the
-    convolution natively, the transposed one by sub-pixel convolution) and the weight gradient
-    natively. x and weight share one dtype (the caller applies autocast)."""
+    convolution natively, the transposed one by sub-pixel convolution, given subpixel_weight of
+    the weight) and the weight gradient natively. x and the weights share one dtype (the caller
+    applies autocast)."""
 
     @staticmethod
-    def forward(ctx, x, weight, transposed: bool):
-        ctx.save_for_backward(x, weight)
+    def forward(ctx, x, weight, subpixel, transposed: bool):
+        ctx.save_for_backward(x, weight, subpixel)
         ctx.transposed = transposed
-        return transposed_by_subpixel(x, weight) if transposed else F.conv2d(x, weight, stride=2, padding=1)
+        return transposed_by_subpixel(x, subpixel) if transposed else F.conv2d(x, weight, stride=2, padding=1)
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
-        grad = grad.contiguous(memory_format=layout)
+        x, weight, subpixel = ctx.saved_tensors
+        grad = grad.contiguous(memory_format=layout_of(x))
         grad_x = grad_weight = None
         if ctx.needs_input_grad[0]:
             grad_x = (F.conv2d(grad, weight, stride=2, padding=1) if ctx.transposed
-                      else transposed_by_subpixel(grad, weight))
+                      else transposed_by_subpixel(grad, subpixel))
         if ctx.needs_input_grad[1]:
             grad_weight = torch.ops.aten.convolution_backward(
                 grad, x, weight, None, (2, 2), (1, 1), (1, 1), ctx.transposed, (0, 0), 1, (False, True, False))[1]
-        return grad_x, grad_weight, None
+        return grad_x, grad_weight, None, None
+
+
+def layout_of(x: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
 
 
 def compute_dtype(x: torch.Tensor) -> torch.dtype:
@@ -87,22 +91,41 @@ def with_bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     return y if bias is None else y + bias.to(y.dtype).view(1, -1, 1, 1)
 
 
-class SubpixelConv2d(nn.Conv2d):
+class StrideTwo:
+    """What the two sub-pixel layers share: the forward on StrideTwoPair, and the sub-pixel
+    weight in x's dtype and layout, kept while the weight is frozen (as in the search's copies)
+    and made anew every call while it trains."""
+
+    cached = None  # (key, sub-pixel weight)
+
+    def stride_two(self, x: torch.Tensor, transposed: bool) -> torch.Tensor:
+        dtype = compute_dtype(x)
+        x, weight = x.to(dtype), self.weight.to(dtype)
+        key = (weight.data_ptr(), weight._version, dtype, x.device, layout_of(x))
+        if self.weight.requires_grad or self.cached is None or self.cached[0] != key:
+            subpixel = subpixel_weight(weight.detach()).contiguous(memory_format=layout_of(x))
+            self.cached = None if self.weight.requires_grad else (key, subpixel)
+        else:
+            subpixel = self.cached[1]
+        return with_bias(StrideTwoPair.apply(x, weight, subpixel, transposed), self.bias)
+
+
+class SubpixelConv2d(StrideTwo, nn.Conv2d):
     """Conv2d, 4×4, stride 2, padding 1, from few channels: its input gradient by sub-pixel
     convolution (StrideTwoPair). (B, C_in, H, W) → (B, C_out, H/2, W/2)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = compute_dtype(x)
-        return with_bias(StrideTwoPair.apply(x.to(dtype), self.weight.to(dtype), False), self.bias)
+        return self.stride_two(x, transposed=False)
 
 
-class SubpixelConvTranspose2d(nn.ConvTranspose2d):
+class SubpixelConvTranspose2d(StrideTwo, nn.ConvTranspose2d):
     """ConvTranspose2d, 4×4, stride 2, padding 1, to few channels, by sub-pixel convolution
     (StrideTwoPair). (B, C_in, H, W) → (B, C_out, 2H, 2W)."""
 
     def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
-        dtype = compute_dtype(x)
-        return with_bias(StrideTwoPair.apply(x.to(dtype), self.weight.to(dtype), True), self.bias)
+        if output_size is not None:
+            return super().forward(x, output_size)
+        return self.stride_two(x, transposed=True)
 
 
 class MatrixConv2d(nn.Conv2d):

@@ -34,7 +34,7 @@ class SearchSettings:
     "non_saturating" (−λ log D). window: Eq. 3's window (paper: 7). restarts: random starts per
     image, the lowest final loss kept (paper: 1). precision: "bf16" (the default: the search runs
     on bf16 copies of G and D with BatchNorm folded into the convolutions, channels_last, under
-    bf16 autocast; 2.5× the plain loop here with equal PSNR, see docs/results/README.md,
+    bf16 autocast; about 2.5× the plain loop here with equal PSNR, see docs/results/README.md,
     "Speed") or "fp32" (the networks as given, float32: the plain loop).
     start: where the first restart of each image starts: "random" (z ~ U[low, high], the paper),
     "encoder" (z = E(y, M), the model's latent encoder, encoder.py; ours) or "auto" (the encoder
