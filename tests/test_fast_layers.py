@@ -99,6 +99,14 @@ def test_layers_without_a_fast_form_are_left_alone(layer):
     assert speed_up_layers(nn.Sequential(layer))[0] is layer
 
 
+def test_layers_with_hooks_or_parametrisations_are_left_alone():
+    hooked = nn.Conv2d(3, 8, 4, 2, 1)
+    hooked.register_forward_pre_hook(lambda module, inputs: None)  # as the old weight norm does
+    parametrised = nn.utils.parametrizations.spectral_norm(nn.ConvTranspose2d(8, 3, 4, 2, 1))
+    network = speed_up_layers(nn.Sequential(hooked, parametrised))
+    assert network[0] is hooked and network[1] is parametrised
+
+
 def test_the_state_dict_keeps_its_keys():
     network = nn.Sequential(nn.ConvTranspose2d(10, 8, 4, 1, 0), nn.ReLU(), nn.ConvTranspose2d(8, 3, 4, 2, 1))
     keys = list(network.state_dict())

@@ -161,7 +161,9 @@ def plain(layer: nn.Module) -> bool:
 def fast_class(layer: nn.Module) -> type | None:
     """The class of this module that computes `layer` faster, or None when it has none."""
     if type(layer) not in (nn.Conv2d, nn.ConvTranspose2d) or not plain(layer):
-        return None
+        return None  # (a parametrised layer, e.g. spectral norm, has a class of its own)
+    if layer._forward_hooks or layer._forward_pre_hooks or not isinstance(layer.weight, nn.Parameter):
+        return None  # hooks (e.g. the old weight norm) would be lost in the swap
     transposed = isinstance(layer, nn.ConvTranspose2d)
     image_channels = layer.out_channels if transposed else layer.in_channels
     if (layer.kernel_size, layer.stride, layer.padding) == ((4, 4), (2, 2), (1, 1)) and image_channels <= FEW_CHANNELS:
