@@ -122,3 +122,17 @@ def test_a_frozen_sub_pixel_layer_notices_its_weight_change():
     with torch.no_grad():
         layer.weight.mul_(-2)  # in place, as load_state_dict and fold_batchnorm change weights
     torch.testing.assert_close(fast(x), layer(x))
+
+
+def test_a_frozen_float32_sub_pixel_layer_under_autocast_notices_its_weight_change():
+    """Under bf16 autocast the weight is cast anew every call; the kept sub-pixel weight follows the layer's own."""
+    layer = randomised(nn.Conv2d(3, 8, 4, 2, 1)).float().requires_grad_(False)
+    fast = speed_up_layers(nn.Sequential(layer))[0]
+    x = torch.randn(1, 3, 8, 8, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast(x).sum().backward()
+        with torch.no_grad():
+            layer.weight.mul_(-2)
+        expected = torch.autograd.grad(layer(x).sum(), x)[0]
+        got = torch.autograd.grad(fast(x).sum(), x)[0]
+    torch.testing.assert_close(got, expected, rtol=0.05, atol=0.05)  # bf16 rounding only

@@ -1,7 +1,7 @@
 """Exact re-expressions of the convolutions that oneDNN runs slowly, for the fast (bf16) paths.
 
 Profiling the DCGAN's forward and backward at batch 64 on this CPU (bf16, channels_last) shows
-the wide middle layers near the machine's matrix-product peak and four thin layers far below it:
+the wide middle layers all running at about one rate and four thin layers far below it:
 
 - the stride-2 4×4 transposed convolution to (or, backward, from) the 3 image channels: G's last
   layer forward and D's first layer backward, each about twice as slow as the same arithmetic
@@ -100,8 +100,9 @@ class StrideTwo:
 
     def stride_two(self, x: torch.Tensor, transposed: bool) -> torch.Tensor:
         dtype = compute_dtype(x)
+        # Keyed on the layer's own weight (a cast copy may reuse a freed copy's address).
+        key = (self.weight.data_ptr(), self.weight._version, dtype, x.device, layout_of(x))
         x, weight = x.to(dtype), self.weight.to(dtype)
-        key = (weight.data_ptr(), weight._version, dtype, x.device, layout_of(x))
         if self.weight.requires_grad or self.cached is None or self.cached[0] != key:
             subpixel = subpixel_weight(weight.detach()).contiguous(memory_format=layout_of(x))
             self.cached = None if self.weight.requires_grad else (key, subpixel)
