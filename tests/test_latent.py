@@ -209,3 +209,11 @@ def test_screened_starts_are_never_worse_than_plain_ones(model):
     assert several.z.shape == (3, model.latent_dim)
     with pytest.raises(InpaintError, match="screen"):
         PAPER.with_options(screen=2, restarts=4)
+
+
+def test_search_works_under_no_grad(model):
+    _, y = planted(model, 2)
+    with torch.no_grad():
+        result = search(model, y, centre_mask(2), PAPER.with_options(iterations=20),
+                        generator=torch.Generator().manual_seed(0))
+    assert (result.loss < result.history[0]).all()

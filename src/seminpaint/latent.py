@@ -229,11 +229,12 @@ def search(
         best = torch.full((rows_total,), float("inf"))
         since_best = torch.zeros(rows_total, dtype=torch.long)
         for step in tqdm(range(settings.iterations), disable=not progress, desc="latent search", unit="it"):
-            latent = z[active].requires_grad_(True)
-            _, context, prior = losses(latent, active)
-            total = context + prior
-            # A sum, never a mean: each image keeps its own gradient.
-            (gradient,) = torch.autograd.grad(total.sum(), latent)
+            with torch.enable_grad():  # also when the caller is under no_grad
+                latent = z[active].requires_grad_(True)
+                _, context, prior = losses(latent, active)
+                total = context + prior
+                # A sum, never a mean: each image keeps its own gradient.
+                (gradient,) = torch.autograd.grad(total.sum(), latent)
             optimizer.step(active, gradient)
             z[active] = z[active].clamp(low, high)  # "restrict z to [-1, 1] in each iteration" (3.4)
             history[step] = history[step - 1] if step else 0.0  # stopped rows keep their last loss
