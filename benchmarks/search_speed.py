@@ -4,13 +4,15 @@ The plain way is what public ports run: float32, NCHW, batch 64. Ours is the lib
 fast path: bf16 autocast with channels_last. Both search the same CelebA test faces with the same
 masks and random starts; the table gives image-iterations per second (Adam steps actually taken),
 seconds per image end to end (search and Poisson blending), peak resident memory added by the
-search, and mean full-image PSNR.
+search (the largest over repeats), and mean full-image PSNR. With --repeats the ways take turns,
+so that the machine's drift in speed (it varies about twofold between hours here) falls on every
+way alike; the speed-ups are then paired within each turn and given as median (range).
 
 A way is PRESET/PRECISION. Throughput at a fixed iteration count (--iterations overrides every
 preset's count):
 
     python benchmarks/search_speed.py --model src/seminpaint/weights/celeba64.safetensors \
-        --count 64 --iterations 300 --kind center --ways paper/fp32 paper/bf16
+        --count 64 --iterations 300 --kind center --ways paper/fp32 paper/bf16 --repeats 5
 
 End to end, the plain loop with the paper's 1500 iterations against the faster presets (each
 preset blends as inpaint does: "enhanced" with the hybrid blend):
@@ -65,6 +67,37 @@ class PeakMemory:
         self.thread.join()
 
 
+def parse_way(way: str) -> tuple[str, str] | None:
+    """PRESET/PRECISION → (preset, precision), or None when it is not one."""
+    preset, _, precision = way.partition("/")
+    return (preset, precision) if preset in PRESETS and precision in ("fp32", "bf16") else None
+
+
+def run_way(way: str, model_path: Path, faces: np.ndarray, masks: np.ndarray, iterations: int | None) -> dict:
+    """One timed inpaint of all the faces as one batch, after a two-step warm-up."""
+    preset, precision = parse_way(way)
+    settings = PRESETS[preset].with_options(precision=precision)
+    if iterations is not None:
+        settings = settings.with_options(iterations=iterations)
+    model = load_model(model_path)  # a fresh copy: bf16 changes the memory layout
+    inpaint(faces[:2], masks[:2], model=model, settings=settings.with_options(iterations=2))  # warm-up
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        result = inpaint(faces, masks, model=model, settings=settings, blend=resolve_blend(None, preset),
+                         generator=torch.Generator().manual_seed(0))
+        seconds = time.perf_counter() - started
+    truth = faces.astype(np.float32) / 255.0
+    steps = int(np.sum(result.steps))
+    return dict(rate=steps / seconds, steps=steps / len(faces), seconds=seconds / len(faces), peak=memory.peak,
+                psnr=float(np.mean([psnr(t, r, data_range=1.0) for t, r in zip(truth, result.image)])))
+
+
+def spread(values: list[float], digits: int) -> str:
+    """The median, and the range when the values differ."""
+    middle = f"{np.median(values):.{digits}f}"
+    return middle if min(values) == max(values) else f"{middle} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, type=Path)
@@ -74,38 +107,37 @@ def main() -> None:
     parser.add_argument("--kind", default="center")
     parser.add_argument("--ways", nargs="+", default=["paper/fp32", "paper/bf16"],
                         help="PRESET/PRECISION pairs to compare, the first being the baseline")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run the ways this many times, taking turns, and report medians and ranges")
     args = parser.parse_args()
-
-    faces = load_dataset("celeba", args.root, split="test", limit=args.count)
-    truth = faces.astype(np.float32) / 255.0
-    masks = make_masks(args.kind, args.count, 64, 64, seed=0)
-    rows = []
     for way in args.ways:
-        preset, _, precision = way.partition("/")
-        if preset not in PRESETS or precision not in ("fp32", "bf16"):
+        if parse_way(way) is None:
             parser.error(f"a way is PRESET/PRECISION with PRESET in {', '.join(PRESETS)} and PRECISION "
                          f"fp32 or bf16, got {way!r}")
-        settings = PRESETS[preset].with_options(precision=precision)
-        if args.iterations is not None:
-            settings = settings.with_options(iterations=args.iterations)
-        model = load_model(args.model)  # a fresh copy: bf16 changes the memory layout
-        inpaint(faces[:2], masks[:2], model=model, settings=settings.with_options(iterations=2))  # warm-up
-        with PeakMemory() as memory:
-            started = time.perf_counter()
-            result = inpaint(faces, masks, model=model, settings=settings, blend=resolve_blend(None, preset),
-                             generator=torch.Generator().manual_seed(0))
-            seconds = time.perf_counter() - started
-        quality = np.mean([psnr(t, r, data_range=1.0) for t, r in zip(truth, result.image)])
-        steps = int(np.sum(result.steps))
-        rows.append((way, steps / seconds, steps / args.count, seconds / args.count, memory.peak, quality))
-    base_rate, base_seconds = rows[0][1], rows[0][3]
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+
+    faces = load_dataset("celeba", args.root, split="test", limit=args.count)
+    masks = make_masks(args.kind, args.count, 64, 64, seed=0)
+    runs = {way: [] for way in args.ways}
+    for repeat in range(args.repeats):  # taking turns, so that the machine's drift hits every way alike
+        for way in args.ways:
+            runs[way].append(run_way(way, args.model, faces, masks, args.iterations))
+            print(f"repeat {repeat + 1}/{args.repeats} {way}: {runs[way][-1]['rate']:.0f} image-iterations/s",
+                  flush=True)
+    base = runs[args.ways[0]]
     print(f"{date.today()} · {platform.processor() or platform.machine()} · {torch.get_num_threads()} threads · "
-          f"torch {torch.__version__} · {args.count} CelebA test faces, {args.kind} mask, batch {args.count}")
-    print("| way | image-iterations/s | throughput ×| mean steps | s per image | time ÷ | peak memory (MiB) | PSNR (dB) |")
+          f"torch {torch.__version__} · {args.count} CelebA test faces, {args.kind} mask, batch {args.count}"
+          + (f" · {args.repeats} repeats, taking turns: medians (ranges); ratios paired within a repeat"
+             if args.repeats > 1 else ""))
+    print("| way | image-iterations/s | throughput × | mean steps | s per image | time ÷ | peak memory (MiB) | PSNR (dB) |")
     print("|---|---|---|---|---|---|---|---|")
-    for way, rate, steps, per_image, peak, quality in rows:
-        print(f"| {way} | {rate:.0f} | {rate / base_rate:.2f}× | {steps:.0f} | {per_image:.3f} | "
-              f"{base_seconds / per_image:.1f}× | {peak:.0f} | {quality:.2f} |")
+    for way, done in runs.items():
+        speed_up = [run["rate"] / first["rate"] for run, first in zip(done, base)]
+        time_ratio = [first["seconds"] / run["seconds"] for run, first in zip(done, base)]
+        print(f"| {way} | {spread([run['rate'] for run in done], 0)} | {spread(speed_up, 2)}× | "
+              f"{done[0]['steps']:.0f} | {spread([run['seconds'] for run in done], 3)} | {spread(time_ratio, 1)}× | "
+              f"{max(run['peak'] for run in done):.0f} | {done[0]['psnr']:.2f} |")
 
 
 if __name__ == "__main__":
