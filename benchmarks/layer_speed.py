@@ -8,7 +8,6 @@ channels_last — what the latent search runs every step.
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 
 import torch
@@ -17,7 +16,7 @@ from torch import nn
 from seminpaint import load_model
 from seminpaint.api import DEFAULT_MODEL
 from seminpaint.fast_layers import fast_form
-from seminpaint.model import fold_batchnorm
+from seminpaint.model import search_copy
 
 
 def milliseconds(layer: nn.Module, x: torch.Tensor, repeats: int) -> float:
@@ -55,9 +54,8 @@ def main() -> None:
     args = parser.parse_args()
     model = load_model(DEFAULT_MODEL)
     dtype = torch.bfloat16
-    generator, discriminator = (
-        fold_batchnorm(copy.deepcopy(network).eval().requires_grad_(False)).to(dtype=dtype, memory_format=torch.channels_last)
-        for network in (model.generator, model.discriminator))
+    generator, discriminator = (search_copy(network, dtype, fast_layers=False)
+                                for network in (model.generator, model.discriminator))
     z = (torch.rand(args.batch, model.latent_dim) * 2 - 1).to(dtype)
     with torch.no_grad():
         image = generator(z)
