@@ -20,3 +20,9 @@ def blended_psnr(model, z: torch.Tensor, truth: np.ndarray, masks: np.ndarray) -
         generated = from_tensor(model.generator(z))
     return np.array([psnr(t, np.clip(poisson_blend(t, g, m), 0, 1), data_range=1.0)
                      for t, g, m in zip(truth, generated, masks)])
+
+
+def spread(values: list[float], digits: int) -> str:
+    """The median, and the range (min–max) when the values differ: for repeated timings."""
+    middle = f"{np.median(values):.{digits}f}"
+    return middle if min(values) == max(values) else f"{middle} ({min(values):.{digits}f}–{max(values):.{digits}f})"

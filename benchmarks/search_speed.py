@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common import spread
 from seminpaint import PRESETS, inpaint, load_model
 from seminpaint.api import resolve_blend
 from seminpaint.data import load_dataset
@@ -90,12 +91,6 @@ def run_way(way: str, model_path: Path, faces: np.ndarray, masks: np.ndarray, it
     steps = int(np.sum(result.steps))
     return dict(rate=steps / seconds, steps=steps / len(faces), seconds=seconds / len(faces), peak=memory.peak,
                 psnr=float(np.mean([psnr(t, r, data_range=1.0) for t, r in zip(truth, result.image)])))
-
-
-def spread(values: list[float], digits: int) -> str:
-    """The median, and the range when the values differ."""
-    middle = f"{np.median(values):.{digits}f}"
-    return middle if min(values) == max(values) else f"{middle} ({min(values):.{digits}f}–{max(values):.{digits}f})"
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ inpainting PSNR of each model is compared (300 search steps from a random start 
 --quality-count validation faces, centre and random masks), since a faster loop is only worth having at equal quality.
 
     python benchmarks/train_speed.py --steps 40
+    python benchmarks/train_speed.py --steps 30 --repeats 5   # the ways take turns: medians, paired speed-ups
     python benchmarks/train_speed.py --steps 40 --quality-epochs 2
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import CELEBA
+from common import CELEBA, spread
 from seminpaint import PRESETS, inpaint
 from seminpaint.checkpoint import load_model
 from seminpaint.data import load_dataset
@@ -66,16 +67,26 @@ def main() -> None:
     parser.add_argument("--quality-epochs", type=int, default=0, help="also train each way this many epochs")
     parser.add_argument("--quality-count", type=int, default=32, help="validation faces for the quality check")
     parser.add_argument("--out", type=Path, default=None, help="keep the quality runs here (default: a scratch folder)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="time the ways this many times, taking turns, and report medians and ranges")
     args = parser.parse_args()
+    if args.repeats < 1 or args.steps < 1:
+        parser.error("--repeats and --steps must be at least 1")
 
     faces = load_dataset("celeba", args.root, split="train")
-    rates = {way: images_per_second(faces, way, args.steps, args.batch_size) for way in WAYS}
+    rates = {way: [] for way in WAYS}
+    for _ in range(args.repeats):  # taking turns, so that the machine's drift in speed hits both ways alike
+        for way in WAYS:
+            rates[way].append(images_per_second(faces, way, args.steps, args.batch_size))
     print(f"{date.today()} · {platform.processor() or platform.machine()} · {torch.get_num_threads()} threads · "
-          f"torch {torch.__version__} · DCGAN 64×64, batch {args.batch_size}, {args.steps} steps per way")
+          f"torch {torch.__version__} · DCGAN 64×64, batch {args.batch_size}, {args.steps} steps per way"
+          + (f" · {args.repeats} repeats, taking turns: medians (ranges); speed-ups paired within a repeat"
+             if args.repeats > 1 else ""))
     print("| way | training images/s | speed-up |")
     print("|---|---|---|")
     for way in WAYS:
-        print(f"| {way} | {rates[way]:.1f} | {rates[way] / rates['fp32']:.2f}× |")
+        speed_up = [rate / base for rate, base in zip(rates[way], rates["fp32"])]
+        print(f"| {way} | {spread(rates[way], 1)} | {spread(speed_up, 2)}× |")
 
     if args.quality_epochs:
         validation = load_dataset("celeba", args.root, split="val", limit=args.quality_count)
