@@ -73,11 +73,13 @@ def run_config(processes: int, threads: int, args) -> dict:
 
 
 def main() -> None:
+    from seminpaint.precision import PRECISIONS
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", nargs="+", default=["1x1", "2x1", "1x2"], metavar="PROCESSESxTHREADS")
     parser.add_argument("--steps", type=int, default=8, help="steps per epoch (two epochs; the second is timed)")
     parser.add_argument("--batch-size", type=int, default=64, help="global batch")
-    parser.add_argument("--precision", default="bf16", choices=("bf16", "fp32"))
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
     parser.add_argument("--celeba", action="store_true", help=f"CelebA train images from {CELEBA}, not random bytes")
     parser.add_argument("--out", type=Path, help="also write the table here (Markdown)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

@@ -1,44 +1,44 @@
 """Latent-search speed, the plain way against ours, in one process on the same inputs.
 
-The plain way is what public ports run: float32, NCHW, batch 64. Ours is the library's default
-fast path: bf16 autocast with channels_last. Both search the same CelebA test faces with the same
+The plain way is what public ports run: float32, NCHW, batch 64. Ours is the library's default,
+precision "auto": bf16 autocast with channels_last where the CPU computes bf16 natively (AVX-512
+BF16 or AMX), else fp32-fast (float32, BatchNorm folded, the fast layers). Both search the same CelebA test faces with the same
 masks and random starts; the table gives image-iterations per second (Adam steps actually taken),
 seconds per image end to end (search and Poisson blending), peak resident memory added by the
 search (the largest over repeats), and mean full-image PSNR. With --repeats the ways take turns,
 so that the machine's drift in speed (it varies about twofold between hours here) falls on every
 way alike; the speed-ups are then paired within each turn and given as median (range).
 
-A way is PRESET/PRECISION. Throughput at a fixed iteration count (--iterations overrides every
+A way is PRESET/PRECISION, PRECISION one of seminpaint.precision.PRECISIONS. Throughput at a fixed iteration count (--iterations overrides every
 preset's count):
 
     python benchmarks/search_speed.py --model src/seminpaint/weights/celeba64.safetensors \
-        --count 64 --iterations 300 --kind center --ways paper/fp32 paper/bf16 --repeats 5
+        --count 64 --iterations 300 --kind center --ways paper/fp32 paper/auto --repeats 5
 
 End to end, the plain loop with the paper's 1500 iterations against the faster presets (each
 preset blends as inpaint does: "enhanced" with the hybrid blend):
 
     python benchmarks/search_speed.py --model src/seminpaint/weights/celeba64.safetensors \
-        --count 64 --kind center --ways paper/fp32 fast/bf16 enhanced/bf16
+        --count 64 --kind center --ways paper/fp32 fast/auto enhanced/auto
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import threading
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from common import spread
+from common import machine_line, spread
 from seminpaint import PRESETS, inpaint, load_model
 from seminpaint.api import resolve_blend
 from seminpaint.data import load_dataset
 from seminpaint.masks import make_masks
 from seminpaint.metrics import psnr
+from seminpaint.precision import PRECISIONS
 
 
 def resident_mib() -> float:
@@ -71,7 +71,7 @@ class PeakMemory:
 def parse_way(way: str) -> tuple[str, str] | None:
     """PRESET/PRECISION → (preset, precision), or None when it is not one."""
     preset, _, precision = way.partition("/")
-    return (preset, precision) if preset in PRESETS and precision in ("fp32", "bf16") else None
+    return (preset, precision) if preset in PRESETS and precision in PRECISIONS else None
 
 
 def run_way(way: str, model_path: Path, faces: np.ndarray, masks: np.ndarray, iterations: int | None) -> dict:
@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=64, help="images, searched as one batch")
     parser.add_argument("--iterations", type=int, default=None, help="override every preset's iteration count")
     parser.add_argument("--kind", default="center")
-    parser.add_argument("--ways", nargs="+", default=["paper/fp32", "paper/bf16"],
+    parser.add_argument("--ways", nargs="+", default=["paper/fp32", "paper/auto"],
                         help="PRESET/PRECISION pairs to compare, the first being the baseline")
     parser.add_argument("--repeats", type=int, default=1,
                         help="run the ways this many times, taking turns, and report medians and ranges")
@@ -108,7 +108,7 @@ def main() -> None:
     for way in args.ways:
         if parse_way(way) is None:
             parser.error(f"a way is PRESET/PRECISION with PRESET in {', '.join(PRESETS)} and PRECISION "
-                         f"fp32 or bf16, got {way!r}")
+                         f"in {', '.join(PRECISIONS)}, got {way!r}")
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
 
@@ -121,8 +121,7 @@ def main() -> None:
             print(f"repeat {repeat + 1}/{args.repeats} {way}: {runs[way][-1]['rate']:.0f} image-iterations/s",
                   flush=True)
     base = runs[args.ways[0]]
-    print(f"{date.today()} · {platform.processor() or platform.machine()} · {torch.get_num_threads()} threads · "
-          f"torch {torch.__version__} · {args.count} CelebA test faces, {args.kind} mask, batch {args.count}"
+    print(f"{machine_line()} · {args.count} CelebA test faces, {args.kind} mask, batch {args.count}"
           + (f" · {args.repeats} repeats, taking turns: medians (ranges); ratios paired within a repeat"
              if args.repeats > 1 else ""))
     print("| way | image-iterations/s | throughput × | mean steps | s per image | time ÷ | peak memory (MiB) | PSNR (dB) |")

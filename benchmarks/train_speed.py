@@ -1,4 +1,4 @@
-"""DCGAN training speed, the plain fp32 loop against ours (bf16 autocast, channels_last), in one process.
+"""DCGAN training speed, the plain fp32 loop against ours (precision auto: bf16 autocast and channels_last where the CPU computes bf16 natively, else fp32-fast), in one process.
 
 Both ways train from the same initialisation (same seed) on the same CelebA training faces with
 the same batches, flips and z, for the same number of steps; the table gives training images per
@@ -10,29 +10,28 @@ inpainting PSNR of each model is compared (300 search steps from a random start 
     python benchmarks/train_speed.py --steps 40
     python benchmarks/train_speed.py --steps 30 --repeats 5   # the ways take turns: medians, paired speed-ups
     python benchmarks/train_speed.py --steps 40 --quality-epochs 2
+    python benchmarks/train_speed.py --steps 10 --ways fp32 fp32-fast bf16   # every precision
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from common import CELEBA, spread
+from common import CELEBA, machine_line, spread
 from seminpaint import PRESETS, inpaint
 from seminpaint.checkpoint import load_model
 from seminpaint.data import load_dataset
 from seminpaint.masks import make_masks
 from seminpaint.metrics import psnr
+from seminpaint.precision import PRECISIONS
 from seminpaint.train import CHECKPOINT_NAME, TrainConfig, train
 
-WAYS = ("fp32", "bf16")
 QUALITY_SEARCH = PRESETS["fast"].with_options(iterations=300, start="random")
 """The quality check's search: 300 steps from a random start (a freshly trained model has no encoder)."""
 
@@ -69,23 +68,24 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="keep the quality runs here (default: a scratch folder)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="time the ways this many times, taking turns, and report medians and ranges")
+    parser.add_argument("--ways", nargs="+", default=["fp32", "auto"], choices=PRECISIONS,
+                        help="training precisions to compare, the first being the baseline")
     args = parser.parse_args()
     if args.repeats < 1 or args.steps < 1:
         parser.error("--repeats and --steps must be at least 1")
 
     faces = load_dataset("celeba", args.root, split="train")
-    rates = {way: [] for way in WAYS}
-    for _ in range(args.repeats):  # taking turns, so that the machine's drift in speed hits both ways alike
-        for way in WAYS:
+    rates = {way: [] for way in args.ways}
+    for _ in range(args.repeats):  # taking turns, so that the machine's drift in speed hits every way alike
+        for way in args.ways:
             rates[way].append(images_per_second(faces, way, args.steps, args.batch_size))
-    print(f"{date.today()} · {platform.processor() or platform.machine()} · {torch.get_num_threads()} threads · "
-          f"torch {torch.__version__} · DCGAN 64×64, batch {args.batch_size}, {args.steps} steps per way"
+    print(f"{machine_line()} · DCGAN 64×64, batch {args.batch_size}, {args.steps} steps per way"
           + (f" · {args.repeats} repeats, taking turns: medians (ranges); speed-ups paired within a repeat"
              if args.repeats > 1 else ""))
     print("| way | training images/s | speed-up |")
     print("|---|---|---|")
-    for way in WAYS:
-        speed_up = [rate / base for rate, base in zip(rates[way], rates["fp32"])]
+    for way in args.ways:
+        speed_up = [rate / base for rate, base in zip(rates[way], rates[args.ways[0]])]
         print(f"| {way} | {spread(rates[way], 1)} | {spread(speed_up, 2)}× |")
 
     if args.quality_epochs:
@@ -95,7 +95,7 @@ def main() -> None:
               f"{args.quality_count} validation faces")
         print("| way | center | random_pixels | training minutes |")
         print("|---|---|---|---|")
-        for way in WAYS:
+        for way in args.ways:
             started = time.perf_counter()
             train(faces, out / way, config=TrainConfig(epochs=args.quality_epochs, precision=way), progress=True)
             minutes = (time.perf_counter() - started) / 60

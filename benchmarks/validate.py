@@ -28,6 +28,7 @@ from seminpaint import PAPER, load_model, search
 from seminpaint.data import load_dataset
 from seminpaint.images import to_tensor
 from seminpaint.masks import MASK_KINDS, make_masks
+from seminpaint.precision import PRECISIONS
 
 
 def main() -> None:
@@ -38,7 +39,7 @@ def main() -> None:
     parser.add_argument("--rates", type=float, nargs="+", default=[0.03])
     parser.add_argument("--iterations", type=int, nargs="+", default=[100, 300, 750, 1500])
     parser.add_argument("--kinds", nargs="+", default=list(MASK_KINDS))
-    parser.add_argument("--precision", default="bf16", choices=("bf16", "fp32"))
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
     parser.add_argument("--options", nargs="+", default=[], metavar="NAME=VALUE",
                         help="further search settings, e.g. screen=64 patience=30 restarts=4")
     parser.add_argument("--out", type=Path, help="also write the table here (Markdown)")

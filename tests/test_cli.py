@@ -3,10 +3,11 @@ import pytest
 from PIL import Image
 
 from seminpaint.checkpoint import save_checkpoint
-from seminpaint.cli import PRESET_NAMES, main
+from seminpaint.cli import PRECISIONS, PRESET_NAMES, main
 from seminpaint.images import read_image
 from seminpaint.latent import PRESETS
 from seminpaint.masks import read_mask, save_mask
+from seminpaint.precision import PRECISIONS as LIBRARY_PRECISIONS
 
 from conftest import TINY, tiny_model
 
@@ -129,6 +130,10 @@ def test_every_documented_error_is_one_line(files, capsys):
 
 def test_cli_preset_list_matches_the_library():
     assert set(PRESET_NAMES) == set(PRESETS)
+
+
+def test_cli_precision_list_matches_the_library():
+    assert PRECISIONS == LIBRARY_PRECISIONS
 
 
 def test_train_command_smoke(tmp_path):

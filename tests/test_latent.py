@@ -150,6 +150,18 @@ def test_bf16_search_matches_fp32_with_the_prior(model):
     assert torch.allclose(results[1].history[0], results[0].history[0], rtol=0.02)
 
 
+def test_fp32_fast_search_matches_the_plain_loop(model):
+    """fp32-fast (BatchNorm folded, the fast layers, float32) computes the plain loop's functions up
+    to float32 rounding: the same start ends at the same loss, and the model is left as it was."""
+    _, y = planted(model)
+    results = [search(model, y, centre_mask(2), PAPER.with_options(iterations=50, precision=precision),
+                      generator=torch.Generator().manual_seed(0)) for precision in ("fp32", "fp32-fast")]
+    torch.testing.assert_close(results[1].history[0], results[0].history[0], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(results[1].loss, results[0].loss, rtol=1e-3, atol=1e-3)
+    assert results[1].generated.dtype == torch.float32
+    assert any(isinstance(layer, torch.nn.BatchNorm2d) for layer in model.generator.modules())
+
+
 def test_callback_sees_every_step(model):
     _, y = planted(model)
     seen = []

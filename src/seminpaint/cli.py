@@ -14,6 +14,10 @@ from .errors import InpaintError
 
 PRESET_NAMES = ("paper", "fast", "enhanced")  # kept in step with seminpaint.latent.PRESETS by a test
 DEMO_PAPER_ITERATIONS = 300  # the demo's search steps with the paper preset (the paper: 1500)
+PRECISIONS = ("auto", "bf16", "fp32-fast", "fp32")  # kept in step with seminpaint.precision.PRECISIONS by a test
+PRECISION_HELP = ("auto (default): bf16 where the device computes it natively, else fp32-fast; bf16: bfloat16 "
+                  "autocast, channels_last; fp32-fast: float32 with BatchNorm folded and the fast layers; "
+                  "fp32: the plain float32 loop")
 MASK_HELP = "mask convention: white (255) / True = missing, to be filled; black = known"
 
 
@@ -44,8 +48,7 @@ def add_training_options(parser, *, device_help: str, shape: bool = True, epochs
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--precision", default="bf16", choices=("bf16", "fp32"),
-                        help="bf16 autocast + channels_last (default), or the plain fp32 loop")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     parser.add_argument("--limit", type=int, help="use only the first N images (smoke runs)")
     parser.add_argument("--overwrite", action="store_true", help="start the run folder over instead of resuming")
@@ -220,8 +223,7 @@ def add_search_options(parser, *, iterations_help: str = "Adam steps (default: t
     parser.add_argument("--restarts", type=int, help="random starts per image (default: the preset's)")
     parser.add_argument("--learning-rate", type=float, help="Adam learning rate for z (default: the preset's)")
     parser.add_argument("--prior-weight", type=float, help="λ of the prior loss, Eq. 5 (default: the preset's)")
-    parser.add_argument("--precision", choices=("bf16", "fp32"),
-                        help="bf16 autocast or the plain fp32 loop (default: the preset's)")
+    parser.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
     parser.add_argument("--start", choices=("random", "encoder", "auto"),
                         help="first start of each image: random (the paper), the model's latent encoder, "
                              "or auto = the encoder when the model has one (default: the preset's)")

@@ -181,6 +181,7 @@ def train_context_encoder(
     """
     run_dir = Path(run_dir)
     checkpoint_path = run_dir / CHECKPOINT_NAME
+    config = config.on(device)  # "auto" precision → what this device runs fast
     model_config = check_training_images(images, model_config, config.batch_size, default=ContextEncoderConfig,
                                          network="the Context Encoder fills")
     count, height, width, channels = images.shape

@@ -54,6 +54,7 @@ from .figures import labelled_grid, show_hole
 from .images import read_image, to_float, to_uint8
 from .masks import MASK_ALIASES, MASK_KINDS, make_masks, read_mask
 from .model import weights_digest
+from .precision import resolve_precision
 
 OURS = "ours"
 OURS_RAW = "ours_raw"  # G(ẑ) before blending, written by "ours"
@@ -482,6 +483,8 @@ def _predict_ours(evaluation, kinds, count, model, settings, options, batch_size
                   shard=(0, 1)) -> None:
     settings, blend = _ours_options(settings, options)
     model = resolve_model(model, device)
+    # The precision that runs here ("auto" → bf16 or fp32-fast), as the config records it.
+    settings = settings.with_options(precision=resolve_precision(settings.precision, model.device))
     out = evaluation.out
     config = {"model": model.name, "model_sha256": model_fingerprint(model), "settings": asdict(settings),
               "blend": blend, "seed": evaluation.seed, "batch_size": batch_size,

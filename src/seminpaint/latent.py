@@ -19,6 +19,7 @@ from tqdm import tqdm
 from .errors import InpaintError
 from .losses import PRIOR_FORMS, context_loss, importance_weights, prior_loss
 from .model import GenerativeModel, search_copy
+from .precision import PLAIN, check_precision, memory_format, resolve_precision
 
 
 STARTS = ("random", "encoder", "auto")
@@ -32,10 +33,12 @@ class SearchSettings:
     see docs/decisions.md for how 0.01 was chosen on the validation split). prior_weight: λ of
     Eq. 5 (paper: 0.003); 0 switches the prior off. prior_form: "paper" (λ log(1 − D)) or
     "non_saturating" (−λ log D). window: Eq. 3's window (paper: 7). restarts: random starts per
-    image, the lowest final loss kept (paper: 1). precision: "bf16" (the default: the search runs
-    on bf16 copies of G and D with BatchNorm folded into the convolutions, channels_last, under
-    bf16 autocast; about 2.5× the plain loop here with equal PSNR, see docs/results/README.md,
-    "Speed") or "fp32" (the networks as given, float32: the plain loop).
+    image, the lowest final loss kept (paper: 1). precision: how the networks run (precision.py):
+    "auto" (the default: "bf16" where the device computes bfloat16 natively, else "fp32-fast"),
+    "bf16" (copies of G and D with BatchNorm folded into the convolutions, channels_last, under
+    bf16 autocast; about 2.5× the plain loop on a CPU with AVX-512 BF16, with equal PSNR, see
+    docs/results/README.md, "Speed"), "fp32-fast" (the same copies in float32) or "fp32" (the
+    networks as given, float32: the plain loop).
     start: where the first restart of each image starts: "random" (z ~ U[low, high], the paper),
     "encoder" (z = E(y, M), the model's latent encoder, encoder.py; ours) or "auto" (the encoder
     when the model has one, else random); further restarts start at random.
@@ -52,7 +55,7 @@ class SearchSettings:
     prior_form: str = "paper"
     window: int = 7
     restarts: int = 1
-    precision: str = "bf16"
+    precision: str = "auto"
     start: str = "random"
     screen: int = 0
     patience: int = 0
@@ -73,8 +76,7 @@ class SearchSettings:
             raise InpaintError(f"screen ({self.screen}) must be 0 or at least restarts ({self.restarts})")
         if self.patience < 0 or not 0 <= self.tolerance < 1:
             raise InpaintError("patience must be ≥ 0 and tolerance in [0, 1)")
-        if self.precision not in ("fp32", "bf16"):
-            raise InpaintError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        check_precision(self.precision)
         if self.start not in STARTS:
             raise InpaintError(f"start must be one of {', '.join(STARTS)}, got {self.start!r}")
 
@@ -269,17 +271,22 @@ def search(
 def search_networks(model: GenerativeModel, precision: str, use_prior: bool = True):
     """(G, D or None, autocast context, dtype of z) to run the search's forward and backward passes.
 
-    "fp32": the model's own networks (the caller freezes them) and float32. "bf16": frozen bf16
-    copies with BatchNorm folded into the convolutions, channels_last (oneDNN's fastest layout),
-    under bf16 autocast, which still guards any op of a custom network that wants float32; the
-    model's networks are untouched. Used by the search and by the encoder's training.
+    precision is resolved on the model's device first ("auto", precision.py). "fp32": the model's
+    own networks (the caller freezes them) and float32. "fp32-fast" and "bf16": frozen copies with
+    BatchNorm folded into the convolutions and the fast layers (model.search_copy), the model's
+    networks untouched; "bf16" casts them to bf16, channels_last (oneDNN's fastest layout), and
+    runs them under bf16 autocast, which still guards any op of a custom network that wants
+    float32. Used by the search and by the encoder's training.
     """
-    if precision != "bf16":
+    precision = resolve_precision(precision, model.device)
+    if precision == PLAIN:
         return model.generator, model.discriminator if use_prior else None, contextlib.nullcontext(), torch.float32
-    dtype = torch.bfloat16
-    return (search_copy(model.generator, dtype),
-            search_copy(model.discriminator, dtype) if use_prior else None,
-            torch.autocast(model.device.type, dtype=dtype), dtype)
+    bf16 = precision == "bf16"
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    layout = memory_format(precision)
+    return (search_copy(model.generator, dtype, memory_format=layout),
+            search_copy(model.discriminator, dtype, memory_format=layout) if use_prior else None,
+            torch.autocast(model.device.type, dtype=dtype) if bf16 else contextlib.nullcontext(), dtype)
 
 
 def start_encoder(model: GenerativeModel, start: str) -> torch.nn.Module | None:

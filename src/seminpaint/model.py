@@ -129,14 +129,15 @@ def fold_batchnorm(network: nn.Module) -> nn.Module:
     return network
 
 
-def search_copy(network: nn.Module, dtype: torch.dtype, *, fast_layers: bool = True) -> nn.Module:
+def search_copy(network: nn.Module, dtype: torch.dtype, *, fast_layers: bool = True,
+                memory_format: torch.memory_format = torch.channels_last) -> nn.Module:
     """A frozen copy of `network` for the latent search at `dtype` (the original is untouched):
     eval mode, no parameter gradients, BatchNorm folded into the convolutions (fold_batchnorm),
     the thin convolutions re-expressed in forms that run faster (fast_layers.speed_up_layers;
     fast_layers=False keeps them as they are, for comparing), weights cast to `dtype` and laid out
-    channels_last (what oneDNN's convolutions run fastest).
+    in `memory_format` (channels_last: what oneDNN's bf16 convolutions run fastest).
     """
     duplicate = fold_batchnorm(copy.deepcopy(network).eval().requires_grad_(False))
     if fast_layers:
         duplicate = speed_up_layers(duplicate)
-    return duplicate.to(dtype=dtype, memory_format=torch.channels_last)
+    return duplicate.to(dtype=dtype, memory_format=memory_format)

@@ -25,7 +25,7 @@ import json
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager as ContextManager
-from dataclasses import asdict, astuple, dataclass
+from dataclasses import asdict, astuple, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,7 @@ from .checkpoint import Checkpoint, build_networks, read_checkpoint, save_checkp
 from .dcgan import DCGANConfig, Discriminator, Generator, init_weights, sample_latent
 from .errors import InpaintError
 from .fast_layers import speed_up_layers
+from .precision import check_precision, is_fast, memory_format, resolve_precision
 from .images import from_tensor, make_grid, save_image
 from .masks import training_masks
 
@@ -54,15 +55,19 @@ class TrainConfig:
     learning_rate: float = 2e-4
     beta1: float = 0.5
     seed: int = 0
-    precision: str = "bf16"  # "bf16" (autocast, channels_last) or "fp32" (the plain loop)
+    precision: str = "auto"  # precision.py: "auto", "bf16", "fp32-fast" or "fp32" (the plain loop)
     checkpoint_every: int = 200  # steps between checkpoints (and at every epoch end)
     sample_count: int = 64
 
     def __post_init__(self) -> None:
-        if self.precision not in ("bf16", "fp32"):
-            raise InpaintError(f"precision must be 'bf16' or 'fp32', got {self.precision!r}")
+        check_precision(self.precision)
         if self.batch_size < 1 or self.epochs < 0 or self.checkpoint_every < 1:
             raise InpaintError("batch_size and checkpoint_every must be positive, epochs non-negative")
+
+    def on(self, device: torch.device | str):
+        """This config with its precision resolved for `device` ("auto" → "bf16" or "fp32-fast"),
+        as a run records it."""
+        return replace(self, precision=resolve_precision(self.precision, device))
 
 
 def optimizer_tensors(prefix: str, optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -96,21 +101,24 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Checkpoint, 
 def precision_setup(
     precision: str, device: torch.device | str,
 ) -> tuple[torch.memory_format, Callable[[], ContextManager]]:
-    """(memory format, autocast context factory) of a training precision: "bf16" is channels_last
-    with bfloat16 autocast on `device`'s type, "fp32" the plain loop (contiguous, no autocast)."""
+    """(memory format, autocast context factory) of a training precision, resolved on `device`:
+    "bf16" is channels_last with bfloat16 autocast on `device`'s type, "fp32-fast" and "fp32"
+    contiguous float32 without autocast."""
+    precision = resolve_precision(precision, device)
     if precision != "bf16":
-        return torch.contiguous_format, contextlib.nullcontext
+        return memory_format(precision), contextlib.nullcontext
     device_type = torch.device(device).type
-    return torch.channels_last, lambda: torch.autocast(device_type, dtype=torch.bfloat16)
+    return memory_format(precision), lambda: torch.autocast(device_type, dtype=torch.bfloat16)
 
 
 def training_network(network: nn.Module, precision: str, device: torch.device | str) -> nn.Module:
     """`network` moved to `device` in the precision's memory format (precision_setup), in training
-    mode; "bf16" also swaps in the fast forms of its thin convolutions (fast_layers), which keep
-    its parameters and state_dict. Returns it (changed in place)."""
-    memory_format, _ = precision_setup(precision, device)
-    network.to(device, memory_format=memory_format).train()
-    return speed_up_layers(network) if precision == "bf16" else network
+    mode; the fast precisions ("bf16", "fp32-fast") also swap in the fast forms of its thin
+    convolutions (fast_layers), which keep its parameters and state_dict. Returns it (changed in
+    place)."""
+    precision = resolve_precision(precision, device)
+    network.to(device, memory_format=memory_format(precision)).train()
+    return speed_up_layers(network) if is_fast(precision) else network
 
 
 def batch_order(count: int, seed: int, epoch: int) -> torch.Tensor:
@@ -235,6 +243,7 @@ def train(
     """
     run_dir = Path(run_dir)
     checkpoint_path = run_dir / CHECKPOINT_NAME
+    config = config.on(device)  # "auto" precision → what this device runs fast
     model_config = check_training_images(images, model_config, config.batch_size, default=DCGANConfig,
                                          network="the model makes")
     count = len(images)
@@ -273,10 +282,10 @@ def train(
     training_network(generator, config.precision, device)
     training_network(discriminator, config.precision, device)
     # The optimisers come after the move, so that their state lives on the parameters' device and
-    # in their layout. The fast path ("bf16") also runs Adam as one fused kernel (the same update)
-    # and spares the G step the gradients of D's weights, which it never uses; "fp32" is the plain
-    # loop throughout.
-    fast = config.precision == "bf16"
+    # in their layout. The fast paths ("bf16", "fp32-fast") also run Adam as one fused kernel (the
+    # same update) and spare the G step the gradients of D's weights, which it never uses; "fp32"
+    # is the plain loop throughout.
+    fast = is_fast(config.precision)
     adam = dict(lr=config.learning_rate, betas=(config.beta1, 0.999), fused=fast)
     optimizer_g = torch.optim.Adam(generator.parameters(), **adam)
     optimizer_d = torch.optim.Adam(discriminator.parameters(), **adam)

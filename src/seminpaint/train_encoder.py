@@ -8,7 +8,8 @@ with y a training image, M a fresh mask whose kind is uniform over the four test
 pattern, random_pixels, half), Eq. 3's weights with the search's window, and the search's λ and
 prior form (SearchSettings). E thus learns where the search would go; the search then starts
 there (SearchSettings.start = "encoder") and only refines. G and D are never changed: they run as
-the search runs them (latent.search_networks: bf16 copies with BatchNorm folded, or fp32).
+the search runs them (latent.search_networks: copies with BatchNorm folded in bf16 or fp32-fast,
+or the plain fp32 networks).
 Adam 2e-4, β1 0.5, batch 64, random horizontal flips. The flips and masks of step s of epoch e come
 from masks.training_rng(seed, e, s, ENCODER_STREAM), so a checkpoint needs no random-number state.
 
@@ -46,6 +47,7 @@ from .latent import PAPER, SearchSettings, search_networks
 from .losses import context_loss, importance_weights, prior_loss
 from .masks import training_rng
 from .model import GenerativeModel, weights_digest
+from .precision import is_fast
 from .train import (
     CHECKPOINT_NAME,
     Position,
@@ -65,7 +67,7 @@ ENCODER_STREAM = 0xE2  # last entropy word of the training masks' RNG (≠ the C
 
 @dataclass(frozen=True)
 class EncoderTrainConfig(TrainConfig):
-    """TrainConfig (Adam 2e-4, β1 0.5, batch 64, bf16) with 10 epochs by default."""
+    """TrainConfig (Adam 2e-4, β1 0.5, batch 64, precision auto) with 10 epochs by default."""
 
     epochs: int = 10
 
@@ -117,6 +119,7 @@ def train_encoder(
     """
     run_dir = Path(run_dir)
     checkpoint_path = run_dir / CHECKPOINT_NAME
+    config = config.on(model.device)  # "auto" precision → what this device runs fast
     if not isinstance(getattr(model.generator, "config", None), DCGANConfig):
         raise InpaintError("train_encoder writes a DCGAN file with the encoder: give a seminpaint DCGAN (load_model)")
     channels, height, width = model.image_shape
@@ -148,7 +151,7 @@ def train_encoder(
     memory_format, autocast = precision_setup(config.precision, device)
     training_network(encoder, config.precision, device)
     optimizer = torch.optim.Adam(encoder.parameters(), lr=config.learning_rate, betas=(config.beta1, 0.999),
-                                 fused=config.precision == "bf16")
+                                 fused=is_fast(config.precision))
     if checkpoint is not None:
         restore_optimizer(optimizer, checkpoint, "optimizer.latent_encoder")
         if progress:
