@@ -21,6 +21,7 @@ from .latent import PAPER, SearchSettings
 from .masks import MASK_KINDS, make_mask
 from .metrics import psnr
 from .model import GenerativeModel
+from .precision import resolve_precision
 
 LFW_FACES = (0, 3, 10, 21, 33)  # indices into lfw_subset()'s first 100 images (all faces)
 
@@ -57,7 +58,8 @@ def run_demo(
     images = np.stack([r[0] for r in rows])
     masks = np.stack([r[3] for r in rows])
     print(f"inpainting {len(names)} faces × {len(MASK_KINDS)} masks with {settings.iterations} iterations "
-          f"(the paper uses 1500), {settings.restarts} start(s) per image")
+          f"(the paper uses 1500), {settings.restarts} start(s) per image, precision "
+          f"{resolve_precision(settings.precision, model.device)}")
     started = time.perf_counter()
     result = inpaint(images, masks, model=model, settings=settings, blend=blend,
                      generator=torch.Generator().manual_seed(seed), progress=progress)
