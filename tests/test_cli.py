@@ -136,17 +136,22 @@ def test_cli_precision_list_matches_the_library():
     assert PRECISIONS == LIBRARY_PRECISIONS
 
 
-def test_train_command_smoke(tmp_path):
+def test_train_command_smoke(tmp_path, capsys):
     images = tmp_path / "faces"
     images.mkdir()
     rng = np.random.default_rng(0)
     for index in range(8):
         Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(images / f"{index}.png")
     argv = ["train", "--dataset", "folder", "--root", str(images), "--out", str(tmp_path / "run"),
-            "--image-size", "32", "--epochs", "1", "--batch-size", "4", "--precision", "fp32"]
+            "--image-size", "32", "--epochs", "1", "--batch-size", "4", "--precision", "fp32", "--ema-decay", "0.9"]
     assert main(argv) == 0
     assert (tmp_path / "run" / "checkpoint.safetensors").is_file()
     assert any((tmp_path / "run" / "samples").iterdir())
+    from seminpaint.checkpoint import read_checkpoint
+
+    assert read_checkpoint(tmp_path / "run" / "epochs" / "epoch_001.safetensors").training["ema_decay"] == 0.9
+    capsys.readouterr()
+    assert "decay must be in [0, 1)" in error_of(capsys, argv[:-1] + ["1.5"])
 
 
 def test_export_half_and_sample(files, capsys):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from .errors import InpaintError
@@ -32,6 +33,9 @@ def add_train(subparsers) -> None:
     )
     add_training_options(parser, device_help="cpu, cuda, cuda:1 … (default: cuda if available; "
                                              "under torchrun cuda means cuda:LOCAL_RANK)")
+    parser.add_argument("--ema-decay", type=float, default=0.0,
+                        help="keep a moving average of G's weights with this decay (e.g. 0.999) and write it, "
+                             "with BatchNorm statistics of its own, to the epoch files (default 0: none, the paper)")
     parser.set_defaults(run=run_train)
 
 
@@ -159,7 +163,7 @@ def run_train(args) -> None:
     from .dcgan import DCGANConfig
     from .train import TrainConfig, train
 
-    config = training_config(TrainConfig, args)
+    config = replace(training_config(TrainConfig, args), ema_decay=args.ema_decay)
     device = pick_device(args.device)
     with distributed.session(device):  # a process group only under torchrun with WORLD_SIZE > 1
         device, world = distributed.local_device(device), distributed.world_size()

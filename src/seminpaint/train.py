@@ -3,8 +3,10 @@ z ~ U[-1, 1]. Checkpoints are atomic and carry the optimiser and random-number s
 is killed resumes exactly where its last checkpoint left it.
 
 Run directory layout:
-    checkpoint.safetensors     latest training checkpoint (G, D, Adam states, RNG, progress)
-    epochs/epoch_NNN.safetensors   G and D after each epoch (for choosing the best epoch)
+    checkpoint.safetensors     latest training checkpoint (G, D, Adam states, RNG, progress; with
+                               ema_decay > 0 also the moving average of G's weights)
+    epochs/epoch_NNN.safetensors   G and D after each epoch (for choosing the best epoch); with
+                               ema_decay > 0 the G there is the average (averaging.py)
     samples/step_NNNNNNN.png   8×8 grid of G(z) for a fixed z, written with each checkpoint
 
 Several processes (torchrun, see docs/distributed.md): with a global batch of B images and N
@@ -35,7 +37,8 @@ from torch import nn
 from tqdm import tqdm
 
 from . import distributed
-from .checkpoint import Checkpoint, build_networks, read_checkpoint, save_checkpoint
+from .averaging import check_decay, standing_statistics, update_average
+from .checkpoint import Checkpoint, build_networks, load_weights, read_checkpoint, save_checkpoint
 from .dcgan import DCGANConfig, Discriminator, Generator, init_weights, sample_latent
 from .errors import InpaintError
 from .fast_layers import speed_up_layers
@@ -44,6 +47,7 @@ from .images import from_tensor, make_grid, save_image
 from .masks import training_masks
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
+AVERAGE = "average.generator"  # the checkpoint's tensors of the moving average of G
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,11 @@ class TrainConfig:
     precision: str = "auto"  # precision.py: "auto", "bf16", "fp32-fast" or "fp32" (the plain loop)
     checkpoint_every: int = 200  # steps between checkpoints (and at every epoch end)
     sample_count: int = 64
+    ema_decay: float = 0.0  # β of a moving average of G's weights, kept in the epoch files (0: none, the paper)
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
+        check_decay(self.ema_decay)
         if self.batch_size < 1 or self.epochs < 0 or self.checkpoint_every < 1:
             raise InpaintError("batch_size and checkpoint_every must be positive, epochs non-negative")
 
@@ -292,6 +298,12 @@ def train(
     if checkpoint is not None:
         restore_optimizer(optimizer_g, checkpoint, "optimizer.generator")
         restore_optimizer(optimizer_d, checkpoint, "optimizer.discriminator")
+    average = None  # the moving average of G's weights, when asked for
+    if config.ema_decay > 0:
+        average = Generator(model_config).to(device).requires_grad_(False)
+        average.load_state_dict(generator.state_dict())  # starts at G (a run that had none starts here)
+        if checkpoint is not None and checkpoint.state_dict(AVERAGE):
+            load_weights(average, checkpoint, AVERAGE)
     run_generator, run_discriminator = generator, discriminator  # what the steps call
     if world > 1:  # BatchNorm over the global batch; the optimisers hold the same Parameter objects
         run_generator = distributed.data_parallel(generator, device)
@@ -306,6 +318,8 @@ def train(
         extra = {**optimizer_tensors("optimizer.generator", optimizer_g),
                  **optimizer_tensors("optimizer.discriminator", optimizer_d),
                  "rng.train": rng.get_state()}
+        if average is not None:
+            extra.update({f"{AVERAGE}.{name}": value for name, value in average.state_dict().items()})
         progress_state = dict(**asdict(position), train_config=asdict(config), images=count, processes=world)
         save_checkpoint(checkpoint_path, model_config, generator, discriminator,
                         extra_tensors=extra, training=progress_state)
@@ -347,6 +361,8 @@ def train(
         loss_g.backward()
         discriminator.requires_grad_(True)
         optimizer_g.step()
+        if average is not None:
+            update_average(average, generator, config.ema_decay)
 
         values = torch.stack([loss_d.detach(), loss_g.detach(), torch.sigmoid(logit_fake.detach()).mean()])
         values = distributed.mean_over_ranks(values.float()).cpu().numpy()  # the global batch's
@@ -359,8 +375,12 @@ def train(
         if not main:
             return
         save()
+        kept, training = generator, dict(epoch=position.epoch, step=position.step)
+        if average is not None:  # the average, with BatchNorm statistics of its own
+            kept = standing_statistics(average, model_config.latent_dim, seed=config.seed)
+            training.update(generator="moving average of the weights", ema_decay=config.ema_decay)
         save_checkpoint(run_dir / "epochs" / f"epoch_{position.epoch:03d}.safetensors",
-                        model_config, generator, discriminator, training=dict(epoch=position.epoch, step=position.step))
+                        model_config, kept, discriminator, training=training)
         with log_path.open("a") as log:
             log.write(json.dumps(dict(epoch=position.epoch, step=position.step, seconds=round(seconds, 1),
                                       images_per_second=round(images_done / seconds, 1),
