@@ -28,7 +28,7 @@ from seminpaint import PAPER, load_model, search
 from seminpaint.data import load_dataset
 from seminpaint.images import to_tensor
 from seminpaint.masks import MASK_KINDS, make_masks
-from seminpaint.precision import PRECISIONS
+from seminpaint.precision import PRECISIONS, resolve_precision
 
 
 def main() -> None:
@@ -50,7 +50,7 @@ def main() -> None:
     faces = load_dataset("celeba", args.root, split="val", limit=args.count)
     truth = faces.astype(np.float32) / 255.0
     lines = [f"Validation PSNR (dB, full image, mean of the first {args.count} validation faces), "
-             f"precision {args.precision}, λ = 0.003, Poisson blending, options {options or 'none'}.", "",
+             f"precision {args.precision} ({resolve_precision(args.precision, 'cpu')} here), λ = 0.003, Poisson blending, options {options or 'none'}.", "",
              "| model | learning rate | iterations | " + " | ".join(args.kinds) + " | mean |",
              "|---|---|---|" + "---|" * (len(args.kinds) + 1)]
     for model_path in args.models:
