@@ -9,7 +9,6 @@ restart with the lowest final loss is kept.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -19,7 +18,7 @@ from tqdm import tqdm
 from .errors import InpaintError
 from .losses import PRIOR_FORMS, context_loss, importance_weights, prior_loss
 from .model import GenerativeModel, search_copy
-from .precision import PLAIN, check_precision, memory_format, resolve_precision
+from .precision import PLAIN, autocast, check_precision, compute_dtype, layout, resolve_precision
 
 
 STARTS = ("random", "encoder", "auto")
@@ -279,14 +278,12 @@ def search_networks(model: GenerativeModel, precision: str, use_prior: bool = Tr
     float32. Used by the search and by the encoder's training.
     """
     precision = resolve_precision(precision, model.device)
+    context, dtype = autocast(precision, model.device), compute_dtype(precision)
     if precision == PLAIN:
-        return model.generator, model.discriminator if use_prior else None, contextlib.nullcontext(), torch.float32
-    bf16 = precision == "bf16"
-    dtype = torch.bfloat16 if bf16 else torch.float32
-    layout = memory_format(precision)
-    return (search_copy(model.generator, dtype, memory_format=layout),
-            search_copy(model.discriminator, dtype, memory_format=layout) if use_prior else None,
-            torch.autocast(model.device.type, dtype=dtype) if bf16 else contextlib.nullcontext(), dtype)
+        return model.generator, model.discriminator if use_prior else None, context, dtype
+    form = layout(precision)
+    return (search_copy(model.generator, dtype, memory_format=form),
+            search_copy(model.discriminator, dtype, memory_format=form) if use_prior else None, context, dtype)
 
 
 def start_encoder(model: GenerativeModel, start: str) -> torch.nn.Module | None:

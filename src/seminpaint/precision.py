@@ -8,12 +8,16 @@
   native bfloat16.
 - "bf16": the same faster forms in bfloat16 autocast, channels_last (oneDNN's fastest layout).
   Fast only where the hardware computes bfloat16: on a CPU without AVX-512 BF16 or AMX (an AVX2
-  CPU such as AMD's Zen 3) oneDNN emulates it, and a search step ran 30× slower than in float32.
+  CPU such as AMD's Zen 3) oneDNN emulates it, and a search step ran 33× slower than in
+  float32 (2026-12-02).
 - "auto" (the default everywhere): "bf16" where the device computes bfloat16 natively, else
   "fp32-fast".
 """
 
 from __future__ import annotations
+
+import contextlib
+from contextlib import AbstractContextManager
 
 import torch
 
@@ -55,6 +59,19 @@ def is_fast(precision: str) -> bool:
     return precision != PLAIN
 
 
-def memory_format(precision: str) -> torch.memory_format:
-    """The layout a resolved precision runs in: channels_last for bf16, NCHW otherwise."""
+def layout(precision: str) -> torch.memory_format:
+    """The memory format a resolved precision runs in: channels_last for bf16, NCHW otherwise."""
     return torch.channels_last if precision == "bf16" else torch.contiguous_format
+
+
+def compute_dtype(precision: str) -> torch.dtype:
+    """The dtype a resolved precision computes in: bfloat16 for bf16, float32 otherwise."""
+    return torch.bfloat16 if precision == "bf16" else torch.float32
+
+
+def autocast(precision: str, device: torch.device | str) -> AbstractContextManager:
+    """A fresh context to run a resolved precision's forward passes in: bf16 autocast on
+    `device`'s type for bf16, nothing otherwise."""
+    if precision == "bf16":
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()

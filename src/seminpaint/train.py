@@ -22,7 +22,6 @@ folder must be on storage every machine sees, and a run may be resumed with anot
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -42,9 +41,9 @@ from .checkpoint import Checkpoint, build_networks, load_weights, read_checkpoin
 from .dcgan import DCGANConfig, Discriminator, Generator, init_weights, sample_latent
 from .errors import InpaintError
 from .fast_layers import speed_up_layers
-from .precision import check_precision, is_fast, memory_format, resolve_precision
 from .images import from_tensor, make_grid, save_image
 from .masks import training_masks
+from .precision import autocast, check_precision, is_fast, layout, resolve_precision
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 AVERAGE = "average.generator"  # the checkpoint's tensors of the moving average of G
@@ -111,10 +110,7 @@ def precision_setup(
     "bf16" is channels_last with bfloat16 autocast on `device`'s type, "fp32-fast" and "fp32"
     contiguous float32 without autocast."""
     precision = resolve_precision(precision, device)
-    if precision != "bf16":
-        return memory_format(precision), contextlib.nullcontext
-    device_type = torch.device(device).type
-    return memory_format(precision), lambda: torch.autocast(device_type, dtype=torch.bfloat16)
+    return layout(precision), lambda: autocast(precision, device)
 
 
 def training_network(network: nn.Module, precision: str, device: torch.device | str) -> nn.Module:
@@ -123,7 +119,7 @@ def training_network(network: nn.Module, precision: str, device: torch.device | 
     convolutions (fast_layers), which keep its parameters and state_dict. Returns it (changed in
     place)."""
     precision = resolve_precision(precision, device)
-    network.to(device, memory_format=memory_format(precision)).train()
+    network.to(device, memory_format=layout(precision)).train()
     return speed_up_layers(network) if is_fast(precision) else network
 
 
