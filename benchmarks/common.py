@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import platform
+import time
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from seminpaint.blend import poisson_blend
 from seminpaint.images import from_tensor
@@ -47,3 +50,36 @@ def machine_line() -> str:
     return (f"{date.today()} · {cpu_name()} ({torch.backends.cpu.get_cpu_capability()}, bf16 "
             f"{'native' if native_bf16('cpu') else 'emulated'}: auto = {resolve_precision('auto', 'cpu')}) · "
             f"{torch.get_num_threads()} threads · torch {torch.__version__}")
+
+
+def matrix_gigaflops_per_second(dtype: torch.dtype = torch.float32, size: int = 1024, repeats: int = 20) -> float:
+    """The arithmetic rate of a size × size matrix product in `dtype` (median of `repeats`): the
+    practical peak of this CPU for that dtype."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - started)
+    return 2 * size**3 / float(np.median(times)) / 1e9
+
+
+class CountFlops(TorchDispatchMode):
+    """Counts the FLOPs of every operation run inside the block, backward passes included, with the
+    formulas of torch's FlopCounterMode (convolutions and matrix products; elementwise work is not
+    counted) in .total. Unlike FlopCounterMode it tracks no modules, so it also works around
+    torch.autograd.grad on a leaf, as the latent search calls it."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        count = flop_registry.get(func._overloadpacket)
+        if count is not None:
+            self.total += count(*args, **kwargs, out_val=out)
+        return out
