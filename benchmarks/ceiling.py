@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import CELEBA, CountFlops, machine_line, matrix_gigaflops_per_second
+from common import CELEBA, counted_flops, machine_line, matrix_gigaflops_per_second
 from search_speed import run_way
 from seminpaint import PRESETS, inpaint, load_model
 from seminpaint.data import load_dataset
@@ -31,18 +31,12 @@ from seminpaint.train import TrainConfig, train
 from train_speed import images_per_second
 
 
-def counted(run) -> int:
-    """FLOPs of run()."""
-    with CountFlops() as counter:
-        run()
-    return counter.total
-
-
 def search_flops(model_path: Path, faces: np.ndarray, masks: np.ndarray, precision: str) -> float:
     """FLOPs (×1e-9) of one image-iteration of the paper's search at `precision`."""
     model = load_model(model_path)
     settings = PRESETS["paper"].with_options(precision=precision)
-    one, two = (counted(lambda: inpaint(faces, masks, model=model, settings=settings.with_options(iterations=steps)))
+    one, two = (counted_flops(lambda: inpaint(faces, masks, model=model,
+                                              settings=settings.with_options(iterations=steps)))
                 for steps in (1, 2))
     return (two - one) / len(faces) / 1e9
 
@@ -53,7 +47,7 @@ def training_flops(faces: np.ndarray, precision: str, batch: int = 8) -> float:
         config = TrainConfig(epochs=1, batch_size=batch, precision=precision, checkpoint_every=10**9)
         with tempfile.TemporaryDirectory() as folder:
             train(faces[:steps * batch], folder, config=config, progress=False)
-    return (counted(lambda: run(2)) - counted(lambda: run(1))) / batch / 1e9
+    return (counted_flops(lambda: run(2)) - counted_flops(lambda: run(1))) / batch / 1e9
 
 
 def main() -> None:

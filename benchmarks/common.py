@@ -52,18 +52,23 @@ def machine_line() -> str:
             f"{torch.get_num_threads()} threads · torch {torch.__version__}")
 
 
+def median_seconds(run, repeats: int, warmup: int = 3) -> float:
+    """The median wall-clock time of run() over `repeats` calls, after `warmup` untimed ones."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
 def matrix_gigaflops_per_second(dtype: torch.dtype = torch.float32, size: int = 1024, repeats: int = 20) -> float:
     """The arithmetic rate of a size × size matrix product in `dtype` (median of `repeats`): the
     practical peak of this CPU for that dtype."""
     a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - started)
-    return 2 * size**3 / float(np.median(times)) / 1e9
+    return 2 * size**3 / median_seconds(lambda: a @ b, repeats) / 1e9
 
 
 class CountFlops(TorchDispatchMode):
@@ -83,3 +88,10 @@ class CountFlops(TorchDispatchMode):
         if count is not None:
             self.total += count(*args, **kwargs, out_val=out)
         return out
+
+
+def counted_flops(run) -> int:
+    """The FLOPs of run(), as CountFlops counts them."""
+    with CountFlops() as counter:
+        run()
+    return counter.total

@@ -2,8 +2,8 @@
 layer as oneDNN runs it against its fast form (seminpaint.fast_layers), batch 64, at a precision
 ("auto" by default: bf16 and channels_last where the CPU computes bf16 natively, else fp32-fast)
 — what the latent search runs every step — and the arithmetic rate of the form the search runs
-(GFLOP/s of the layer's own arithmetic: forward and input gradient, two FLOPs a multiply-add). benchmarks/ceiling.py sets these
-rates against what the speed targets need.
+(GFLOP/s of the layer's own arithmetic: forward and input gradient, two FLOPs a multiply-add).
+benchmarks/ceiling.py sets these rates against what the speed targets need.
 
     python benchmarks/layer_speed.py
     python benchmarks/layer_speed.py --precision fp32-fast --layout channels_last
@@ -12,12 +12,11 @@ rates against what the speed targets need.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 from torch import nn
 
-from common import CountFlops, machine_line
+from common import counted_flops, machine_line, median_seconds
 from seminpaint import load_model
 from seminpaint.api import DEFAULT_MODEL
 from seminpaint.fast_layers import fast_form
@@ -36,21 +35,12 @@ def forward_and_input_gradient(layer: nn.Module, x: torch.Tensor) -> None:
 
 def milliseconds(layer: nn.Module, x: torch.Tensor, repeats: int) -> float:
     """Median time of forward_and_input_gradient(layer, x)."""
-    for _ in range(3):
-        forward_and_input_gradient(layer, x)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        forward_and_input_gradient(layer, x)
-        times.append(time.perf_counter() - started)
-    return sorted(times)[len(times) // 2] * 1000
+    return median_seconds(lambda: forward_and_input_gradient(layer, x), repeats) * 1000
 
 
 def gigaflops(layer: nn.Module, x: torch.Tensor) -> float:
     """FLOPs (×1e-9) of forward_and_input_gradient(layer, x) (common.CountFlops)."""
-    with CountFlops() as counter:
-        forward_and_input_gradient(layer, x)
-    return counter.total / 1e9
+    return counted_flops(lambda: forward_and_input_gradient(layer, x)) / 1e9
 
 
 def layer_inputs(network: nn.Module, x: torch.Tensor) -> list[tuple[nn.Module, torch.Tensor]]:
