@@ -55,7 +55,11 @@ def test_demo_iterations_default_to_300_for_the_paper_preset_and_to_the_preset_o
     import seminpaint.demo as demo_module
 
     seen = []
-    monkeypatch.setattr(demo_module, "run_demo", lambda out, settings, **_: seen.append(settings.iterations))
-    for extra in ([], ["--preset", "fast"], ["--preset", "fast", "--iterations", "7"]):
+    monkeypatch.setattr(demo_module, "run_demo",
+                        lambda out, settings, **_: seen.append((settings.iterations, settings.learning_rate)))
+    for extra in ([], ["--learning-rate", "0.05"], ["--iterations", "1500"], ["--preset", "fast"],
+                  ["--preset", "fast", "--iterations", "7"]):
         assert main(["demo", "--out", str(tmp_path / str(len(seen)))] + extra) == 0
-    assert seen == [300, 100, 7]
+    # The short paper search runs at the short-search rate, unless asked; 1500 steps are the paper's setting.
+    assert seen == [(300, 0.01), (300, 0.05), (1500, 0.003), (100, 0.01), (7, 0.01)]
+    assert demo_module.DEMO_SETTINGS.iterations == 300 and demo_module.DEMO_SETTINGS.learning_rate == 0.01

@@ -389,8 +389,9 @@ def add_demo(subparsers) -> None:
     parser.add_argument("--model", type=Path, help="checkpoint; default: the shipped face model")
     parser.add_argument("--out", type=Path, default=Path("demo_output"), help="folder for demo.png")
     add_search_options(parser, iterations_help=f"Adam steps (default: {DEMO_PAPER_ITERATIONS} with the paper "
-                                               "preset, which uses 1500, so that the demo takes a minute or two; "
-                                               "else the preset's)")
+                                               "preset, which uses 1500, so that the demo takes a minute or two, "
+                                               "at Adam lr 0.01, validation's rate for short searches; else the "
+                                               "preset's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT/demo.png")
     parser.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if available)")
@@ -404,7 +405,11 @@ def run_demo(args) -> None:
     from .api import resolve_blend
 
     if args.iterations is None and args.preset == "paper":
+        from .latent import SHORT_SEARCH_LEARNING_RATE
+
         args.iterations = DEMO_PAPER_ITERATIONS
+        if args.learning_rate is None:
+            args.learning_rate = SHORT_SEARCH_LEARNING_RATE
 
     demo(args.out, model=args.model, settings=search_settings(args), blend=resolve_blend(None, args.preset),
          seed=args.seed, device=pick_device(args.device))
@@ -588,7 +593,7 @@ def add_serve(subparsers) -> None:
 
 def run_serve(args) -> None:
     from .api import resolve_blend, resolve_model, resolve_settings
-    from .web.app import WebConfig, serve
+    from .web.app import PAGE_SETTINGS, WebConfig, serve
 
     if args.max_upload_mb <= 0 or args.max_pixels < 1 or args.queue_limit < 1:
         raise InpaintError("--max-upload-mb, --max-pixels and --queue-limit must be positive")
@@ -596,7 +601,7 @@ def run_serve(args) -> None:
         raise InpaintError("--iterations must be between 1 and --max-iterations")
     if not 0 <= args.port <= 65535:
         raise InpaintError(f"--port must be in 0 … 65535, got {args.port}")
-    settings = resolve_settings(args.preset)
+    settings = PAGE_SETTINGS if args.preset == "paper" else resolve_settings(args.preset)
     model = resolve_model(args.model, pick_device(args.device))  # loaded once, before the server starts
     config = WebConfig(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
                        queue_limit=args.queue_limit, max_iterations=args.max_iterations,

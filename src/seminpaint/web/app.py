@@ -51,7 +51,7 @@ from ..api import inpaint, prepare
 from ..baselines import METHODS, fill
 from ..errors import InpaintError
 from ..images import from_tensor, png16_bytes, read_image, to_float, to_tensor, to_uint8, to_uint16
-from ..latent import PAPER, SearchSettings
+from ..latent import PAPER, SHORT_SEARCH_LEARNING_RATE, SearchSettings
 from ..losses import context_loss, importance_weights, prior_loss
 from ..masks import MASK_KINDS, make_mask
 from ..model import GenerativeModel
@@ -64,6 +64,11 @@ METHOD_LABELS = {
     "low_rank": "low rank", "patchmatch": "PatchMatch", "telea": "Telea (OpenCV)",
     "navier_stokes": "Navier–Stokes (OpenCV)", "context_encoder": "Context Encoder (64×64 images only)",
 }
+
+
+PAGE_SETTINGS = PAPER.with_options(learning_rate=SHORT_SEARCH_LEARNING_RATE)
+"""The paper's search as the page runs it: the page picks the steps (300 by default), so Adam runs
+at validation's rate for short searches instead of the 1500-step one."""
 
 
 @dataclass
@@ -80,7 +85,7 @@ class WebConfig:
     queue_limit: int = 32
     max_iterations: int = 1500
     default_iterations: int = 300
-    settings: SearchSettings = PAPER
+    settings: SearchSettings = PAGE_SETTINGS
     blend: str = "poisson"
     previews: int = 40
     keep_jobs: int = 64
