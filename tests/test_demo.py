@@ -2,7 +2,7 @@ import numpy as np
 from PIL import Image
 
 from seminpaint import PAPER
-from seminpaint.cli import main
+from seminpaint.cli import DEMO_PAPER_ITERATIONS, main
 from seminpaint.checkpoint import save_checkpoint
 from seminpaint.demo import LFW_FACES, demo_faces, run_demo
 from seminpaint.figures import labelled_grid, show_hole
@@ -62,4 +62,5 @@ def test_demo_iterations_default_to_300_for_the_paper_preset_and_to_the_preset_o
         assert main(["demo", "--out", str(tmp_path / str(len(seen)))] + extra) == 0
     # The short paper search runs at the short-search rate, unless asked; 1500 steps are the paper's setting.
     assert seen == [(300, 0.01), (300, 0.05), (1500, 0.003), (100, 0.01), (7, 0.01)]
-    assert demo_module.DEMO_SETTINGS.iterations == 300 and demo_module.DEMO_SETTINGS.learning_rate == 0.01
+    assert demo_module.DEMO_SETTINGS.iterations == DEMO_PAPER_ITERATIONS == 300
+    assert demo_module.DEMO_SETTINGS.learning_rate == 0.01

@@ -14,7 +14,7 @@ from pathlib import Path
 from .errors import InpaintError
 
 PRESET_NAMES = ("paper", "fast", "enhanced")  # kept in step with seminpaint.latent.PRESETS by a test
-DEMO_PAPER_ITERATIONS = 300  # the demo's search steps with the paper preset (the paper: 1500)
+DEMO_PAPER_ITERATIONS = 300  # demo.DEMO_SETTINGS.iterations, for --help without importing torch (tested)
 PRECISIONS = ("auto", "bf16", "fp32-fast", "fp32")  # kept in step with seminpaint.precision.PRECISIONS by a test
 PRECISION_HELP = ("auto (default): bf16 where the device computes it natively, else fp32-fast; bf16: bfloat16 "
                   "autocast, channels_last; fp32-fast: float32 with BatchNorm folded and the fast layers; "
@@ -404,12 +404,12 @@ def run_demo(args) -> None:
     refuse_to_overwrite([args.out / "demo.png"], args.overwrite)
     from .api import resolve_blend
 
-    if args.iterations is None and args.preset == "paper":
-        from .latent import SHORT_SEARCH_LEARNING_RATE
+    if args.iterations is None and args.preset == "paper":  # the demo's short paper search
+        from .demo import DEMO_SETTINGS
 
-        args.iterations = DEMO_PAPER_ITERATIONS
+        args.iterations = DEMO_SETTINGS.iterations
         if args.learning_rate is None:
-            args.learning_rate = SHORT_SEARCH_LEARNING_RATE
+            args.learning_rate = DEMO_SETTINGS.learning_rate
 
     demo(args.out, model=args.model, settings=search_settings(args), blend=resolve_blend(None, args.preset),
          seed=args.seed, device=pick_device(args.device))
