@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seminpaint.errors import InpaintError
 from seminpaint.evaluate import image_path, mask_path, read_scores
 
 
@@ -26,7 +27,11 @@ def scores_of(spec: str, out: str, metric: str) -> tuple[Path, dict[tuple[str, i
     """(folder, {(kind, index): score}) of METHOD in OUT or of FOLDER:METHOD."""
     folder, separator, method = spec.rpartition(":")
     folder = Path(folder if separator else out)
-    scores = {(r["kind"], r["index"]): r[metric] for r in read_scores(folder) if r["method"] == method}
+    try:
+        rows = read_scores(folder)
+    except InpaintError as error:  # no scores yet: one line, not a traceback
+        sys.exit(f"paired.py: {error}")
+    scores = {(r["kind"], r["index"]): r[metric] for r in rows if r["method"] == method}
     if not scores:
         sys.exit(f"paired.py: {folder}/scores.csv has no scores of {method!r}")
     return folder, scores

@@ -1,4 +1,6 @@
 import json
+import os
+import stat
 
 import pytest
 import torch
@@ -86,3 +88,18 @@ def test_write_is_atomic_and_leaves_no_temporary_files(tmp_path):
     save_checkpoint(path, TINY, model.generator, model.discriminator)
     save_checkpoint(path, TINY, model.generator, model.discriminator)
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_get_the_permissions_of_a_plainly_created_file(tmp_path, umask):
+    # the write goes through a temporary file, which starts owner-only (0o600)
+    model = tiny_model()
+    previous = os.umask(umask)
+    try:
+        save_checkpoint(tmp_path / "model.safetensors", TINY, model.generator, model.discriminator)
+        plain = tmp_path / "plain"
+        plain.write_bytes(b"")
+    finally:
+        os.umask(previous)
+    mode = stat.S_IMODE((tmp_path / "model.safetensors").stat().st_mode)
+    assert mode == stat.S_IMODE(plain.stat().st_mode) == 0o666 & ~umask

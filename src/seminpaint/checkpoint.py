@@ -75,14 +75,25 @@ class Checkpoint:
         return {k[len(start):]: v for k, v in self.tensors.items() if k.startswith(start)}
 
 
+def _umask() -> int:
+    """The process's file-creation mask (reading it means setting it, so it is set back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write) -> None:
-    """Call write(temporary_path), then rename it onto `path`: a reader never sees half a file."""
+    """Call write(temporary_path), then rename it onto `path`: a reader never sees half a file.
+
+    The file gets the permissions of a plainly created one (0o666 less the umask), not the
+    owner-only mode of the temporary file it starts as."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
     try:
         write(temporary)
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
