@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from seminpaint.blend import HYBRID_SMOOTHNESS as LIBRARY_SMOOTHNESS
 from seminpaint.checkpoint import save_checkpoint
-from seminpaint.cli import PRECISIONS, PRESET_NAMES, main
+from seminpaint.cli import HYBRID_SMOOTHNESS, PRECISIONS, PRESET_NAMES, main
 from seminpaint.images import read_image
 from seminpaint.latent import PRESETS
 from seminpaint.masks import read_mask, save_mask
@@ -134,6 +135,10 @@ def test_cli_preset_list_matches_the_library():
 
 def test_cli_precision_list_matches_the_library():
     assert PRECISIONS == LIBRARY_PRECISIONS
+
+
+def test_cli_hybrid_smoothness_matches_the_library():
+    assert HYBRID_SMOOTHNESS == LIBRARY_SMOOTHNESS == 1.0
 
 
 def test_train_command_smoke(tmp_path, capsys):

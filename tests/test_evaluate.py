@@ -207,7 +207,7 @@ def test_ours_hybrid_reblends_the_saved_g_of_ours(done, setup, tmp_path):
     markdown = (out / "results.md").read_text()
     assert table_cell(markdown, "PSNR (dB), whole image", "ours_hybrid", "center") != ""
     assert "ours_hybrid: the same G(ẑ) blended with the hybrid blend" in markdown and "μ = 2.0" in markdown
-    with pytest.raises(InpaintError, match=r"other settings \(smoothness 2.0 ≠ 3.0\)"):
+    with pytest.raises(InpaintError, match=r"other settings \(smoothness 2.0 ≠ 1.0\)"):
         run(setup, out, methods=("ours_hybrid",), method_options={}, image_size=TINY.image_size)
     with pytest.raises(InpaintError, match=r"re-blends the G\(ẑ\) of ours, which has no center prediction for "
                                            r"image 0; run ours first"):

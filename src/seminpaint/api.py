@@ -323,7 +323,7 @@ def inpaint(
     blend: None (the preset's: "hybrid" for "enhanced", else "poisson"), "poisson" (Eq. 6, the paper), "overlay" (G(ẑ) pasted into the hole) or "hybrid"
         (Eq. 6 plus a biharmonic smoothness term of weight `smoothness`, blend.hybrid_blend; ours,
         beyond the paper: see docs/results/README.md).
-    smoothness: μ of the hybrid blend, in pixels² at the model's size (default 3, chosen on validation).
+    smoothness: μ of the hybrid blend, in pixels² at the model's size (default 1, chosen on validation).
     generator: torch.Generator for the random starts of z; the same state gives the same result.
     device: where to run (default: where the model is).
     callback: passed to seminpaint.search: called as callback(step, z) after every Adam step with

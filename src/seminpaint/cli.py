@@ -15,6 +15,7 @@ from .errors import InpaintError
 
 PRESET_NAMES = ("paper", "fast", "enhanced")  # kept in step with seminpaint.latent.PRESETS by a test
 DEMO_PAPER_ITERATIONS = 300  # demo.DEMO_SETTINGS.iterations, for --help without importing torch (tested)
+HYBRID_SMOOTHNESS = 1.0  # blend.HYBRID_SMOOTHNESS, without importing SciPy for --help (tested)
 PRECISIONS = ("auto", "bf16", "fp32-fast", "fp32")  # kept in step with seminpaint.precision.PRECISIONS by a test
 PRECISION_HELP = ("auto (default): bf16 where the device computes it natively, else fp32-fast; bf16: bfloat16 "
                   "autocast, channels_last; fp32-fast: float32 with BatchNorm folded and the fast layers; "
@@ -201,8 +202,8 @@ def add_inpaint(subparsers) -> None:
     parser.add_argument("--blend", choices=("poisson", "overlay", "hybrid"),
                         help="poisson: Eq. 6, the paper; overlay: paste G(ẑ); hybrid: Eq. 6 plus biharmonic "
                              "smoothness, ours (default: the preset's: hybrid for enhanced, else poisson)")
-    parser.add_argument("--smoothness", type=float, default=3.0,
-                        help="μ of --blend hybrid, in pixels² at the model's size (default 3, chosen on validation)")
+    parser.add_argument("--smoothness", type=float, default=HYBRID_SMOOTHNESS,
+                        help="μ of --blend hybrid, in pixels² at the model's size (default 1, chosen on validation)")
     parser.add_argument("--method", default="ours",
                         help="ours (the paper's method, default) or a comparison method: mean, biharmonic, tv, "
                              "low_rank, patchmatch, telea, navier_stokes, context_encoder (images of its size, 64×64)")

@@ -416,8 +416,8 @@ def predict(
     Files that exist are skipped, so an interrupted run continues. Every method sees the ground
     truth with the hole set to 0. kinds, count: default to everything prepared.
     "ours_hybrid": ours' G(ẑ) (the ours_raw files, so "ours" must come first) blended with
-        blend.hybrid_blend, μ = method_options["ours_hybrid"]["smoothness"] (default 3); its time
-        per image is ours' plus the blend's.
+        blend.hybrid_blend, μ = method_options["ours_hybrid"]["smoothness"] (default
+        blend.HYBRID_SMOOTHNESS); its time per image is ours' plus the blend's.
     "ours": seminpaint.inpaint with `model` (a GenerativeModel, a checkpoint path, or None for
         the shipped model) and `settings` (a preset name or SearchSettings), in chunks of
         `batch_size` images fixed by index: chunk k = indices [k·B, (k+1)·B) starts z from
