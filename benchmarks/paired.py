@@ -37,12 +37,10 @@ def scores_of(spec: str, out: str, metric: str) -> tuple[Path, dict[tuple[str, i
     return folder, scores
 
 
-def same_files(folder_a: Path, folder_b: Path, kind: str, indices: list[int]) -> bool:
-    """Whether the two evaluation folders hold the same image and `kind` mask for every index."""
-    if folder_a.resolve() == folder_b.resolve():
-        return True
-    return all(path(folder_a, *args).read_bytes() == path(folder_b, *args).read_bytes()
-               for index in indices for path, args in ((image_path, (index,)), (mask_path, (kind, index))))
+def same_files(folder_a: Path, folder_b: Path, paths) -> bool:
+    """Whether the two evaluation folders hold the same bytes at every path(folder) of `paths`."""
+    return folder_a.resolve() == folder_b.resolve() or all(
+        path(folder_a).read_bytes() == path(folder_b).read_bytes() for path in paths)
 
 
 def main() -> None:
@@ -59,12 +57,15 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for b in args.b:
         folder_b, scores_b = scores_of(b, args.out, args.metric)
+        shared = sorted({i for key in scores_a.keys() & scores_b.keys() for i in key[1:]})
+        if not same_files(folder_a, folder_b, [lambda f, i=i: image_path(f, i) for i in shared]):
+            sys.exit(f"paired.py: {folder_a} and {folder_b} do not hold the same images")
         for kind in kinds:
             indices = sorted(i for k, i in scores_a if k == kind and (kind, i) in scores_b)
             if not indices:
                 continue
-            if not same_files(folder_a, folder_b, kind, indices):
-                sys.exit(f"paired.py: {folder_a} and {folder_b} do not hold the same images and {kind} masks")
+            if not same_files(folder_a, folder_b, [lambda f, i=i: mask_path(f, kind, i) for i in indices]):
+                sys.exit(f"paired.py: {folder_a} and {folder_b} do not hold the same {kind} masks")
             difference = np.array([scores_a[kind, i] - scores_b[kind, i] for i in indices])
             error = difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else float("nan")
             print(f"| {b} | {kind} | {len(difference)} | {difference.mean():+.2f} | {error:.2f} | "
