@@ -5,6 +5,7 @@ import torch
 from seminpaint import PAPER, InpaintError, inpaint
 from seminpaint.api import to_model_size
 from seminpaint.checkpoint import save_checkpoint
+from seminpaint.masks import make_mask
 
 from conftest import TINY, tiny_model
 
@@ -159,3 +160,33 @@ def test_the_shipped_face_model_fills_real_faces_far_better_than_the_mean_colour
         mean = fill("mean", np.where(mask[..., None], 0.0, face), mask)
         hole_error = ((result.image - face)[mask] ** 2).mean()
         assert hole_error < 0.35 * ((mean - face)[mask] ** 2).mean(), kind  # measured: 0.09–0.23
+
+
+def test_a_list_of_images_of_any_sizes_gives_what_each_gives_alone():
+    from seminpaint.settings import PAPER
+
+    model, rng = tiny_model(), np.random.default_rng(3)
+    images = [rng.random((16, 16, 3)).astype(np.float32), rng.random((40, 28, 3)).astype(np.float32),
+              rng.random((16, 16)).astype(np.float32)]
+    masks = [make_mask("center", *image.shape[:2]) for image in images]
+    settings = PAPER.with_options(iterations=15, precision="fp32", restarts=2)
+    together = inpaint(images, masks, model=model, settings=settings, generator=torch.Generator().manual_seed(4))
+    assert isinstance(together, list) and len(together) == 3
+    for image, mask, result in zip(images, masks, together):
+        alone = inpaint(image, mask, model=model, settings=settings, generator=torch.Generator().manual_seed(4))
+        assert result.image.shape == image.shape
+        np.testing.assert_allclose(result.z, alone.z, atol=1e-5)
+        np.testing.assert_allclose(result.image, alone.image, atol=1e-4)
+        assert np.array_equal(result.image[~mask], image[~mask])
+
+
+def test_a_list_takes_one_mask_per_image_and_single_images_only():
+    model = tiny_model()
+    image = np.zeros((16, 16, 3), dtype=np.float32)
+    with pytest.raises(InpaintError, match="give one mask per image: 1 masks for 2 images"):
+        inpaint([image, image], [centre()], model=model)
+    with pytest.raises(InpaintError, match="a list of images takes single images"):
+        inpaint([np.stack([image, image])], [centre()], model=model)
+    with pytest.raises(InpaintError, match="give one generator per image: 1 for 2 images"):
+        inpaint([image, image], centre(), model=model, generator=[torch.Generator()])
+    assert inpaint([], [], model=model) == []

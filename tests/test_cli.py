@@ -2,13 +2,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seminpaint.blend import HYBRID_SMOOTHNESS as LIBRARY_SMOOTHNESS
 from seminpaint.checkpoint import save_checkpoint
-from seminpaint.cli import HYBRID_SMOOTHNESS, PRECISIONS, PRESET_NAMES, main
+from seminpaint.cli import build_parser, main
 from seminpaint.images import read_image
-from seminpaint.latent import PRESETS
 from seminpaint.masks import read_mask, save_mask
-from seminpaint.precision import PRECISIONS as LIBRARY_PRECISIONS
 
 from conftest import TINY, tiny_model
 
@@ -65,7 +62,7 @@ def test_folder_in_folder_out(files):
     for name in ("a.png", "b.jpg"):
         Image.open(image).save(images / name)
     assert main(inpaint_args(checkpoint, images, "half", folder / "out")) == 0
-    assert sorted(p.name for p in (folder / "out").iterdir()) == ["a.png", "b.png"]
+    assert sorted(p.name for p in (folder / "out").iterdir()) == ["a.png", "b.jpg"]  # each keeps its format
 
 
 def test_larger_and_gray_images_keep_their_size_and_mode(files):
@@ -101,7 +98,7 @@ def test_every_documented_error_is_one_line(files, capsys):
     not_image = folder / "notes.png"
     not_image.write_text("not an image")
     small_mask = folder / "small_mask.png"
-    save_mask(small_mask, np.ones((8, 8), dtype=bool))
+    save_mask(small_mask, np.ones((8, 5), dtype=bool))  # another aspect ratio: not resized
     empty_mask, full_mask = folder / "empty.png", folder / "full.png"
     save_mask(empty_mask, np.zeros((16, 16), dtype=bool))
     save_mask(full_mask, np.ones((16, 16), dtype=bool))
@@ -129,16 +126,13 @@ def test_every_documented_error_is_one_line(files, capsys):
     assert not (folder / "o1.png").exists()
 
 
-def test_cli_preset_list_matches_the_library():
-    assert set(PRESET_NAMES) == set(PRESETS)
+def test_the_command_line_offers_the_library_s_names():
+    from seminpaint import settings
 
-
-def test_cli_precision_list_matches_the_library():
-    assert PRECISIONS == LIBRARY_PRECISIONS
-
-
-def test_cli_hybrid_smoothness_matches_the_library():
-    assert HYBRID_SMOOTHNESS == LIBRARY_SMOOTHNESS == 1.0
+    inpaint = build_parser()._subparsers._group_actions[0].choices["inpaint"]
+    choices = {action.dest: action.choices for action in inpaint._actions}
+    assert all(name in inpaint._option_string_actions["--preset"].help for name in settings.PRESETS)
+    assert choices["precision"] is settings.PRECISIONS and choices["blend"] is settings.BLEND_MODES
 
 
 def test_train_command_smoke(tmp_path, capsys):
@@ -202,3 +196,114 @@ def test_sharded_folder_inpainting_equals_the_unsharded_run(files):
         name = f"{index}.png"
         assert np.array_equal(read_image(folder / "whole" / name), read_image(folder / "shards" / name))
     assert main(inpaint_args(checkpoint, images, "pattern", folder / "bad", "--shard", "2/2")) == 2
+
+
+# -- folders: batched search, mixed sizes, bad files, resuming ------------------------------------
+
+def photo(rng, height, width, gray=False):
+    """A smooth random image (uint8) of the given size."""
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    base = np.stack([0.3 + 0.5 * x, 0.4 + 0.3 * np.sin(4 * y + rng.random()), 0.2 + 0.6 * x * y], axis=-1)
+    image = np.rint(np.clip(base + 0.05 * rng.random((height, width, 3)), 0, 1) * 255).astype(np.uint8)
+    return image[..., 0] if gray else image
+
+
+def test_a_folder_of_mixed_sizes_is_searched_in_batches_with_each_image_s_own_result(files):
+    """Batched (4 at a time, different sizes and modes together) and one at a time give the same files."""
+    folder, checkpoint, _ = files
+    rng = np.random.default_rng(0)
+    images = folder / "mixed"
+    images.mkdir()
+    for name, (height, width, gray) in {"a.png": (16, 16, False), "b.png": (40, 30, False),
+                                        "c.png": (16, 16, True), "d.png": (33, 64, False),
+                                        "e.png": (16, 16, False)}.items():
+        Image.fromarray(photo(rng, height, width, gray)).save(images / name)
+    common = ["--precision", "fp32", "--preset", "paper", "--iterations", "20"]
+    assert main(inpaint_args(checkpoint, images, "center", folder / "batched", *common, "--batch-size", "4")) == 0
+    assert main(inpaint_args(checkpoint, images, "center", folder / "alone", *common, "--batch-size", "1")) == 0
+    for path in sorted(images.iterdir()):
+        batched = read_image(folder / "batched" / path.name, mode="auto").astype(int)
+        alone = read_image(folder / "alone" / path.name, mode="auto").astype(int)
+        original = read_image(path, mode="auto")
+        assert batched.shape == original.shape
+        assert np.abs(batched - alone).max() <= 1, path.name  # float rounding may move a value by one level
+    # And the same as the file given on its own.
+    assert main(inpaint_args(checkpoint, images / "b.png", "center", folder / "b_single.png", *common)) == 0
+    single = read_image(folder / "b_single.png").astype(int)
+    assert np.abs(single - read_image(folder / "batched" / "b.png").astype(int)).max() <= 1
+
+
+def test_bad_files_in_a_folder_are_reported_and_skipped_and_the_rest_written(files, capsys):
+    folder, checkpoint, image = files
+    images = folder / "some_bad"
+    images.mkdir()
+    for name in ("a.png", "c.png"):
+        Image.open(image).save(images / name)
+    (images / "b.png").write_bytes(b"not an image at all")
+    assert main(inpaint_args(checkpoint, images, "center", folder / "out", "--batch-size", "3")) == 2
+    captured = capsys.readouterr()
+    assert sorted(p.name for p in (folder / "out").iterdir()) == ["a.png", "c.png"]
+    assert "b.png is not a readable image" in captured.err
+    assert captured.err.strip().splitlines()[-1] == \
+        "seminpaint: error: 1 of 3 images failed (listed above); the others were written"
+
+
+def test_skip_existing_resumes_a_folder_and_leaves_finished_outputs_alone(files, capsys):
+    folder, checkpoint, image = files
+    images = folder / "resume"
+    images.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        Image.open(image).save(images / name)
+    assert main(inpaint_args(checkpoint, images, "center", folder / "out")) == 0
+    (folder / "out" / "b.png").unlink()
+    (folder / "out" / "a.png").write_bytes(b"kept as it is")
+    assert main(inpaint_args(checkpoint, images, "center", folder / "out")) == 2  # refused without a flag
+    assert "exists; use --overwrite" in capsys.readouterr().err
+    assert main(inpaint_args(checkpoint, images, "center", folder / "out", "--skip-existing")) == 0
+    out = capsys.readouterr().out
+    assert "wrote 1 image to" in out and "2 left alone (output exists)" in out
+    assert (folder / "out" / "a.png").read_bytes() == b"kept as it is"
+    assert read_image(folder / "out" / "b.png").shape == (16, 16, 3)
+
+
+def test_an_unknown_output_format_is_refused_before_any_work(files, capsys, monkeypatch):
+    import seminpaint.api as api
+
+    folder, checkpoint, image = files
+    monkeypatch.setattr(api, "search", lambda *a, **k: pytest.fail("searched before checking the output"))
+    assert main(inpaint_args(checkpoint, image, "center", folder / "out.xyz")) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("seminpaint: error: cannot write 'out.xyz': unknown image format .xyz") and "\n" not in error
+    assert not (folder / "out.xyz").exists()
+
+
+def test_a_mask_of_the_image_s_aspect_ratio_is_resized_with_a_notice(files, capsys):
+    folder, checkpoint, image = files
+    hole = np.zeros((32, 32), dtype=bool)
+    hole[8:24, 8:24] = True
+    save_mask(folder / "big_mask.png", hole)
+    assert main(inpaint_args(checkpoint, image, folder / "big_mask.png", folder / "out.png",
+                             "--save-mask", str(folder / "used.png"))) == 0
+    assert "resized (nearest) to the image's 16×16" in capsys.readouterr().out
+    assert np.array_equal(read_mask(folder / "used.png"), hole[::2, ::2])
+
+
+def test_nearest_neighbour_from_the_command_line(files, capsys):
+    folder, checkpoint, image = files
+    assert main(inpaint_args(checkpoint, image, "center", folder / "nn.png", "--method", "nearest_neighbour")) == 2
+    assert "needs --references DIR" in capsys.readouterr().err
+    references = folder / "references"
+    references.mkdir()
+    rng = np.random.default_rng(1)
+    original = read_image(image)
+    close = np.clip(original.astype(int) + rng.integers(-3, 4, original.shape), 0, 255).astype(np.uint8)
+    far = 255 - original
+    Image.fromarray(far).save(references / "far.png")
+    Image.fromarray(np.kron(close, np.ones((2, 2, 1), dtype=np.uint8))).save(references / "close.png")  # 32×32
+    assert main(inpaint_args(checkpoint, image, "center", folder / "nn.png", "--method", "nearest_neighbour",
+                             "--references", str(references), "--save-mask", str(folder / "m.png"))) == 0
+    out, mask = read_image(folder / "nn.png").astype(int), read_mask(folder / "m.png")
+    assert np.abs(out[mask] - close[mask]).max() <= 3  # the closer reference (resized) fills the hole
+    assert np.array_equal(out[~mask], original[~mask])
+    assert main(inpaint_args(checkpoint, image, "center", folder / "nn2.png", "--references", str(references))) == 2
+    assert "--references is for --method nearest_neighbour only" in capsys.readouterr().err

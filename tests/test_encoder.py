@@ -18,7 +18,7 @@ from seminpaint.cli import main
 from seminpaint.dcgan import init_weights
 from seminpaint.encoder import EncoderConfig, LatentEncoder
 from seminpaint.errors import InpaintError
-from seminpaint.latent import PAPER, PRESETS
+from seminpaint.settings import PAPER, PRESETS
 from seminpaint.masks import training_masks
 from seminpaint.train import CHECKPOINT_NAME
 from seminpaint.train_encoder import (

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from seminpaint.errors import InpaintError
-from seminpaint.latent import PAPER, SearchSettings, search
+from seminpaint.latent import search
+from seminpaint.settings import PAPER, SearchSettings
 from seminpaint.losses import context_loss, importance_weights
 from seminpaint.model import GenerativeModel
 
@@ -125,7 +126,7 @@ def test_bad_inputs(model):
         search(model, y, centre_mask(1).float())
     with pytest.raises(InpaintError, match="prior loss needs a discriminator"):
         search(GenerativeModel(model.generator, None, latent_dim=8), y, centre_mask(1), PAPER)
-    with pytest.raises(InpaintError, match="unknown search option"):
+    with pytest.raises(InpaintError, match="unknown option"):
         PAPER.with_options(iterationz=3)
     with pytest.raises(InpaintError, match="restarts"):
         SearchSettings(restarts=0)

@@ -3,7 +3,8 @@ import torch
 
 import seminpaint.precision as precision_module
 from seminpaint.errors import InpaintError
-from seminpaint.latent import PAPER, PRESETS, SearchSettings, search_networks
+from seminpaint.latent import search_networks
+from seminpaint.settings import PAPER, PRESETS, SearchSettings
 from seminpaint.precision import PRECISIONS, is_fast, native_bf16, resolve_precision
 from seminpaint.train import TrainConfig
 

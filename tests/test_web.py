@@ -305,21 +305,3 @@ def test_serve_on_a_busy_port_fails_with_one_line(tmp_path, capsys):
         assert main(["serve", "--model", str(tmp_path / "m.safetensors"), "--port", str(port)]) == 2
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "cannot listen" in error
-
-
-def test_serve_runs_the_paper_search_at_the_short_search_rate(tmp_path, monkeypatch):
-    """The page's searches default to 300 steps: the paper preset runs there at 0.01, the rate validation
-    prefers for short searches, not at the 1500-step default of 0.003; other presets are as they are."""
-    import seminpaint.web.app as app_module
-    from seminpaint.checkpoint import save_checkpoint
-    from seminpaint.latent import FAST, PAPER
-    from conftest import TINY
-
-    model = tiny_model()
-    save_checkpoint(tmp_path / "m.safetensors", TINY, model.generator, model.discriminator)
-    seen = []
-    monkeypatch.setattr(app_module, "serve", lambda model, config, **_: seen.append(config.settings))
-    for preset in ("paper", "fast"):
-        assert main(["serve", "--model", str(tmp_path / "m.safetensors"), "--preset", preset]) == 0
-    assert seen == [PAPER.with_options(learning_rate=0.01), FAST]
-    assert PAPER.learning_rate == 0.003 and app_module.WebConfig().settings == seen[0]

@@ -5,7 +5,7 @@ Mask convention: True (or white in a file) = missing, to be filled; False = know
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,15 +13,16 @@ import numpy as np
 import torch
 from skimage.transform import resize
 
-from .blend import HYBRID_SMOOTHNESS, check_smoothness, hybrid_blend, overlay, poisson_blend
+from .blend import HYBRID_SMOOTHNESS, hybrid_blend, overlay, poisson_blend
 from .checkpoint import load_model
 from .errors import InpaintError
 from .images import MAX_PIXELS, from_tensor, to_float, to_tensor
-from .latent import PAPER, PRESETS, SearchSettings, search
+from .latent import SearchResult, search
 from .masks import check_mask
 from .model import GenerativeModel
+from .precision import resolve_precision
+from .settings import PRESETS, WITHOUT_ENCODER, SearchSettings, resolve_preset
 
-BLEND_MODES = ("poisson", "overlay", "hybrid")
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "celeba64.safetensors"
 
 
@@ -84,29 +85,28 @@ def resolve_model(model: GenerativeModel | str | Path | None, device: torch.devi
     return model.to(device) if device is not None else model
 
 
-PRESET_BLENDS: dict[str, str] = {"enhanced": "hybrid"}
-"""The blend a preset implies when none is given; every other preset (and a SearchSettings) uses Eq. 6."""
+def resolve_settings(settings: SearchSettings | str | None, model: GenerativeModel, *,
+                     blend: str | None = None, smoothness: float | None = None) -> SearchSettings:
+    """The settings inpaint runs: an instance, a preset name (settings.PRESETS), or None for the
+    default (settings.DEFAULT; settings.WITHOUT_ENCODER for a model without a latent encoder), with
+    `blend` and `smoothness` replacing the preset's when given. Raises InpaintError for unknown names."""
+    resolved = resolve_preset(settings, has_encoder=model.encoder is not None)
+    overrides = {name: value for name, value in (("blend", blend), ("smoothness", smoothness)) if value is not None}
+    return resolved.with_options(**overrides) if overrides else resolved
 
 
-def resolve_blend(blend: str | None, settings: SearchSettings | str | None) -> str:
-    """The blend mode: `blend` itself, or for None the one the preset name implies (PRESET_BLENDS,
-    else "poisson"); an unknown mode raises InpaintError."""
-    if blend is None:
-        blend = PRESET_BLENDS.get(settings, "poisson") if isinstance(settings, str) else "poisson"
-    if blend not in BLEND_MODES:
-        raise InpaintError(f"blend must be one of {', '.join(BLEND_MODES)}, got {blend!r}")
-    return blend
-
-
-def resolve_settings(settings: SearchSettings | str | None) -> SearchSettings:
-    """A SearchSettings from an instance, a preset name ("paper", "fast", ...), or None (the paper's)."""
-    if settings is None:
-        return PAPER
-    if isinstance(settings, SearchSettings):
-        return settings
-    if settings not in PRESETS:
-        raise InpaintError(f"unknown preset {settings!r}; choose one of: {', '.join(PRESETS)}")
-    return PRESETS[settings]
+def describe(settings: SearchSettings, model: GenerativeModel) -> str:
+    """One line saying what `settings` run on `model`: preset name, steps, rate, start, blend, precision."""
+    named = [*((f"preset {name}", preset) for name, preset in PRESETS.items()),
+             ("the default for a model without a latent encoder", WITHOUT_ENCODER)]
+    name = next((name for name, preset in named if preset == settings), "custom settings")
+    encoded = settings.start == "encoder" or (settings.start == "auto" and model.encoder is not None)
+    start = "the latent encoder's z" if encoded else "a random z"
+    stop = f", stopping once the loss stalls for {settings.patience}" if settings.patience else ""
+    blend = settings.blend + (f" (μ = {settings.smoothness:g})" if settings.blend == "hybrid" else "")
+    return (f"{name}: at most {settings.iterations} Adam steps (lr {settings.learning_rate:g}) from {start}"
+            f"{stop}, {settings.restarts} start(s) per image, λ = {settings.prior_weight:g}, {blend} blend, "
+            f"precision {resolve_precision(settings.precision, model.device)}")
 
 
 def as_batch(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, bool]:
@@ -293,71 +293,105 @@ def prepare(image: np.ndarray, mask: np.ndarray, model: GenerativeModel, *, cont
 
 
 def inpaint(
-    image: np.ndarray,
-    mask: np.ndarray,
+    image: np.ndarray | Sequence[np.ndarray],
+    mask: np.ndarray | Sequence[np.ndarray],
     *,
     model: GenerativeModel | str | Path | None = None,
     settings: SearchSettings | str | None = None,
     blend: str | None = None,
-    smoothness: float = HYBRID_SMOOTHNESS,
-    generator: torch.Generator | None = None,
+    smoothness: float | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
     device: torch.device | str | None = None,
     progress: bool = False,
     callback: Callable[[int, torch.Tensor], None] | None = None,
-) -> InpaintResult:
+) -> InpaintResult | list[InpaintResult]:
     """Fill the hole of `image` with the semantic inpainting of Yeh et al. (2017).
 
     image: (H, W), (H, W, C) or a batch (N, H, W, C); uint8 [0, 255], uint16 [0, 65535] or float
-        [0, 1]; any size. The search sees the region around the hole (crop_around: the hole's
-        bounding box with as much context again on each side, at least the model's size, clipped
-        to the image), area-averaged to the model's size (64×64 for the shipped face model) over
-        its known pixels; G(ẑ) is upsampled to that region and Poisson-blended into the
-        full-resolution image there. At the model's size the region is the whole image and
+        [0, 1]; any size. Or a list of single images of any sizes, searched together in one batch:
+        the result is then a list, one InpaintResult per image. The search sees the region around
+        the hole (crop_around: the hole's bounding box with as much context again on each side, at
+        least the model's size, clipped to the image), area-averaged to the model's size (64×64 for
+        the shipped face model) over its known pixels; G(ẑ) is upsampled to that region and blended
+        into the full-resolution image there. At the model's size the region is the whole image and
         nothing is resampled. Gray inputs are repeated to RGB for an RGB model and returned gray;
         an alpha channel is kept as it is.
-    mask: bool (H, W) or (N, H, W); True = missing (to be filled), False = known.
+    mask: bool (H, W) or (N, H, W), or a list of (H, W) masks for a list of images; True = missing
+        (to be filled), False = known.
     model: a GenerativeModel (any G/D pair), a checkpoint path, or None for the shipped model.
-    settings: a SearchSettings, a preset name ("paper" is the default: 1500 iterations, one start;
-        "fast": at most 100 from the model's latent encoder, each image stopping when its loss
-        stops falling; "enhanced": the fast search and the hybrid blend).
-    blend: None (the preset's: "hybrid" for "enhanced", else "poisson"), "poisson" (Eq. 6, the paper), "overlay" (G(ẑ) pasted into the hole) or "hybrid"
-        (Eq. 6 plus a biharmonic smoothness term of weight `smoothness`, blend.hybrid_blend; ours,
-        beyond the paper: see docs/results/README.md).
-    smoothness: μ of the hybrid blend, in pixels² at the model's size (default 1, chosen on validation).
+    settings: a SearchSettings or a preset name (settings.PRESETS: "paper" is the paper's setting
+        exactly; "fast"; "enhanced"). None runs settings.DEFAULT ("enhanced": at most 100 steps from
+        the model's latent encoder, then the hybrid blend), or settings.WITHOUT_ENCODER when the
+        model has no latent encoder.
+    blend, smoothness: replace the settings' blend ("poisson": Eq. 6; "hybrid": Eq. 6 plus
+        μ‖Δx‖², μ = smoothness in pixels² at the model's size; "overlay": G(ẑ) pasted).
     generator: torch.Generator for the random starts of z; the same state gives the same result.
+        With a list of images every image draws from its own copy of the generator's state, so
+        each gets the result it gets alone (up to floating-point rounding, which can differ with
+        the batch's size); a list of generators, one per image, is taken as it is.
     device: where to run (default: where the model is).
     callback: passed to seminpaint.search: called as callback(step, z) after every Adam step with
         the current z, (restarts·N, latent_dim) — for live previews of G(z) (see prepare for the
         model-size inputs the search compares G(z) with).
-    Returns an InpaintResult whose `image` has the input's shape, known pixels bit-identical.
+    Returns an InpaintResult (a list of them for a list of images) whose `image` has the input's
+    shape, known pixels bit-identical.
     """
-    blend = resolve_blend(blend, settings)
-    if blend == "hybrid":
-        check_smoothness(smoothness)
     model = resolve_model(model, device)
-    settings = resolve_settings(settings)
-    prepared = prepare(image, mask, model)
-    images, masks, crops = prepared.images, prepared.masks, prepared.crops
-    channels = model.image_shape[0]
-    found = search(model, to_tensor(prepared.small_images), torch.from_numpy(prepared.small_masks), settings,
+    settings = resolve_settings(settings, model, blend=blend, smoothness=smoothness)
+    if isinstance(image, (list, tuple)):
+        masks = list(mask) if isinstance(mask, (list, tuple)) else [mask] * len(image)
+        if len(masks) != len(image):
+            raise InpaintError(f"give one mask per image: {len(masks)} masks for {len(image)} images")
+        if not image:
+            return []
+        prepared = [prepare(one, one_mask, model) for one, one_mask in zip(image, masks)]
+        if not all(p.single for p in prepared):
+            raise InpaintError("a list of images takes single images, (H, W) or (H, W, C), not batches")
+        if not isinstance(generator, (list, tuple)):
+            generator = [copy_generator(generator) for _ in image] if generator is not None else None
+    else:
+        prepared = [prepare(image, mask, model)]
+    found = search(model, to_tensor(np.concatenate([p.small_images for p in prepared])),
+                   torch.from_numpy(np.concatenate([p.small_masks for p in prepared])), settings,
                    generator=generator, progress=progress, callback=callback)
-    small_generated = from_tensor(found.generated)  # (N, h, w, channels) in [0, 1] at the model's size
+    results, first = [], 0
+    for p in prepared:
+        rows = slice(first, first + len(p.images))
+        results.append(blend_back(p, found, rows, settings))
+        first = rows.stop
+    return results if isinstance(image, (list, tuple)) else results[0]
+
+
+def copy_generator(generator: torch.Generator) -> torch.Generator:
+    """A new generator on the same device in the same state as `generator`."""
+    copy = torch.Generator(device=generator.device)
+    copy.set_state(generator.get_state())
+    return copy
+
+
+def blend_back(prepared: Prepared, found: SearchResult, rows: slice, settings: SearchSettings) -> InpaintResult:
+    """Put the search's G(ẑ) of `rows` (the images of `prepared`) into their crops, blended as
+    `settings` says, at the input's size, channels and layout."""
+    images, masks, crops = prepared.images, prepared.masks, prepared.crops
+    small_generated = from_tensor(found.generated[rows])  # (N, h, w, c) in [0, 1] at the model's size
+    channels = small_generated.shape[-1]
     blended, generated = images.copy(), images.copy()
     for index, (crop, g) in enumerate(zip(crops, small_generated)):
-        rows, columns = crop.slices
+        crop_rows, crop_columns = crop.slices
         if g.shape[:2] != (crop.height, crop.width):
             g = np.clip(resize(g, (crop.height, crop.width, channels), order=3), 0, 1).astype(np.float32)
-        y, m = prepared.model_images[index, rows, columns], masks[index, rows, columns]
+        y, m = prepared.model_images[index, crop_rows, crop_columns], masks[index, crop_rows, crop_columns]
         scale = crop.height / small_generated.shape[1]
-        filled = np.clip(blend_crop(y, g, m, blend, scale=scale, smoothness=smoothness), 0.0, 1.0).astype(np.float32)
-        like = images[index:index + 1, rows, columns]
-        blended[index, rows, columns] = from_model_channels(filled[None], like)[0]
-        generated[index, rows, columns] = from_model_channels(g[None], like)[0]
+        filled = blend_crop(y, g, m, settings.blend, scale=scale, smoothness=settings.smoothness)
+        filled = np.clip(filled, 0.0, 1.0).astype(np.float32)
+        like = images[index:index + 1, crop_rows, crop_columns]
+        blended[index, crop_rows, crop_columns] = from_model_channels(filled[None], like)[0]
+        generated[index, crop_rows, crop_columns] = from_model_channels(g[None], like)[0]
     blended = np.where(masks[..., None], blended, images)  # known pixels exactly the input's
     if prepared.gray:
         blended, generated = blended[..., 0], generated[..., 0]
-    history = found.history.numpy()
-    z, loss, steps = found.z.cpu().numpy(), found.loss.cpu().numpy(), found.steps.numpy()
+    history = found.history[:, rows].numpy()
+    z, loss, steps = found.z[rows].cpu().numpy(), found.loss[rows].cpu().numpy(), found.steps[rows].numpy()
     if prepared.single:
         return InpaintResult(image=blended[0], generated=generated[0], z=z[0], loss=float(loss[0]),
                              loss_history=history[:, 0], crop=crops[0], steps=int(steps[0]))

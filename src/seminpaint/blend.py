@@ -12,6 +12,7 @@ from scipy.sparse import linalg
 
 from .errors import InpaintError
 from .masks import check_mask
+from .settings import HYBRID_SMOOTHNESS, check_smoothness
 
 # Each ordered pair of 4-neighbours (p, q) once, as (slice of p, slice of q): q right of, left of,
 # below and above p. Pixels on the image border lack one or two of these pairs: that missing
@@ -78,12 +79,6 @@ def poisson_blend(image: np.ndarray, fill: np.ndarray, mask: np.ndarray) -> np.n
     return out
 
 
-HYBRID_SMOOTHNESS = 1.0
-"""μ of hybrid_blend, chosen on 64 validation faces (the fast search with the shipped model;
-docs/results/hybrid_blend.md): the best mean PSNR over the four mask kinds among 0, 0.03, 0.1, 0.3,
-1, 3, 10 and 10⁴. It was 3 until 2026-12-02, validation's choice with the models before."""
-
-
 def hybrid_blend(image: np.ndarray, fill: np.ndarray, mask: np.ndarray, *,
                  smoothness: float = HYBRID_SMOOTHNESS) -> np.ndarray:
     """x̂ = argmin_x ‖∇x − ∇fill‖² + μ‖Δx‖² subject to x = image on the known pixels (μ = smoothness).
@@ -119,14 +114,6 @@ def hybrid_blend(image: np.ndarray, fill: np.ndarray, mask: np.ndarray, *,
     solution = factor.solve(rhs)
     out[mask] = solution if image.ndim == 3 else solution[:, 0]
     return out
-
-
-def check_smoothness(smoothness: object) -> float:
-    """μ of hybrid_blend as a float; anything but a finite number ≥ 0 raises InpaintError."""
-    if isinstance(smoothness, bool) or not isinstance(smoothness, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(smoothness) or smoothness < 0:
-        raise InpaintError(f"smoothness must be a finite number ≥ 0, got {smoothness!r}")
-    return float(smoothness)
 
 
 def _gradient_operator(height: int, width: int) -> sparse.csr_matrix:

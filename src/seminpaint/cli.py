@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import InpaintError
+from .settings import BLEND_MODES, DEFAULT_PRESET, PRECISIONS, PRESETS, STARTS
 
-PRESET_NAMES = ("paper", "fast", "enhanced")  # kept in step with seminpaint.latent.PRESETS by a test
-DEMO_PAPER_ITERATIONS = 300  # demo.DEMO_SETTINGS.iterations, for --help without importing torch (tested)
-HYBRID_SMOOTHNESS = 1.0  # blend.HYBRID_SMOOTHNESS, without importing SciPy for --help (tested)
-PRECISIONS = ("auto", "bf16", "fp32-fast", "fp32")  # kept in step with seminpaint.precision.PRECISIONS by a test
 PRECISION_HELP = ("auto (default): bf16 where the device computes it natively, else fp32-fast; bf16: bfloat16 "
                   "autocast, channels_last; fp32-fast: float32 with BatchNorm folded and the fast layers; "
                   "fp32: the plain float32 loop")
@@ -188,29 +185,42 @@ def add_inpaint(subparsers) -> None:
     parser = subparsers.add_parser(
         "inpaint", help="fill the holes of an image (or a folder of images)",
         description="Fill the hole of each image by searching the GAN's latent space for the image "
-                    "that best agrees with the known pixels, then Poisson-blend it in. " + MASK_HELP + ".",
+                    "that best agrees with the known pixels, then blend it in. A folder is searched in "
+                    "batches; files that cannot be read are reported and skipped. " + MASK_HELP + ".",
     )
     parser.add_argument("--model", type=Path, help="checkpoint (.safetensors); default: the shipped face model "
                         "(with --method context_encoder: a Context Encoder, default the shipped one)")
     parser.add_argument("--image", required=True, type=Path, help="an image file, or a folder of images")
     parser.add_argument("--mask", required=True,
                         help="a mask image file (white = missing), a folder of masks named as the images, "
-                             "or a kind: center, pattern, random_pixels (alias random), half")
+                             "or a kind: center, pattern, random_pixels (alias random), half; a mask file of "
+                             "another size but the image's aspect ratio is resized (nearest)")
     parser.add_argument("--output", required=True, type=Path,
-                        help="output file (for one image) or folder (for a folder); same size as the input")
+                        help="output file (for one image; its suffix picks the format) or folder (for a folder; "
+                             "each output keeps its input's name and format); same size as the input")
     add_search_options(parser)
-    parser.add_argument("--blend", choices=("poisson", "overlay", "hybrid"),
-                        help="poisson: Eq. 6, the paper; overlay: paste G(ẑ); hybrid: Eq. 6 plus biharmonic "
-                             "smoothness, ours (default: the preset's: hybrid for enhanced, else poisson)")
-    parser.add_argument("--smoothness", type=float, default=HYBRID_SMOOTHNESS,
-                        help="μ of --blend hybrid, in pixels² at the model's size (default 1, chosen on validation)")
+    parser.add_argument("--blend", choices=BLEND_MODES,
+                        help="poisson: Eq. 6, the paper; hybrid: Eq. 6 plus biharmonic smoothness, ours; "
+                             "overlay: paste G(ẑ) (default: the preset's)")
+    parser.add_argument("--smoothness", type=float,
+                        help="μ of --blend hybrid, in pixels² at the model's size (default: the preset's, "
+                             f"{PRESETS[DEFAULT_PRESET].smoothness:g}, chosen on validation)")
     parser.add_argument("--method", default="ours",
                         help="ours (the paper's method, default) or a comparison method: mean, biharmonic, tv, "
-                             "low_rank, patchmatch, telea, navier_stokes, context_encoder (images of its size, 64×64)")
+                             "low_rank, patchmatch, telea, navier_stokes, nearest_neighbour (with --references), "
+                             "context_encoder (images of its size, 64×64)")
+    parser.add_argument("--references", type=Path,
+                        help="with --method nearest_neighbour: a folder of reference images, each brought to the "
+                             "input's size; the one closest on the known pixels fills the hole (the paper's NN)")
+    parser.add_argument("--batch-size", type=int, default=32,
+                        help="images of a folder searched together (default 32); the results do not depend on it")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random starts and for random masks")
     parser.add_argument("--raw", type=Path, help="also write the raw G(ẑ) here (a file, or a folder)")
     parser.add_argument("--save-mask", type=Path, help="also write the mask used here (a file, or a folder)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    written = parser.add_mutually_exclusive_group()
+    written.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    written.add_argument("--skip-existing", action="store_true",
+                         help="leave images whose output exists alone (to resume an interrupted folder)")
     parser.add_argument("--shard", metavar="INDEX/COUNT",
                         help="with a folder: inpaint only images i with i %% COUNT == INDEX, so that several "
                              "processes or machines share the work; under torchrun each rank takes its share")
@@ -218,62 +228,106 @@ def add_inpaint(subparsers) -> None:
     parser.set_defaults(run=run_inpaint)
 
 
-SEARCH_OPTIONS = ("iterations", "restarts", "learning_rate", "prior_weight", "precision", "start")
+SEARCH_OPTIONS = ("iterations", "restarts", "learning_rate", "prior_weight", "precision", "start", "blend",
+                  "smoothness")
+PRESET_HELP = (f"what to run, steps, rate, start and blend together: {', '.join(PRESETS)} (default: "
+               f"{DEFAULT_PRESET}, the best measured on validation faces among the fast presets; for a model "
+               "without a latent encoder, 200 steps from the best of 64 random starts); paper: the paper's "
+               "setting exactly")
 
 
-def add_search_options(parser, *, iterations_help: str = "Adam steps (default: the preset's)") -> None:
-    """--preset and the per-option overrides of the latent search, shared by every subcommand that searches."""
-    parser.add_argument("--preset", default="paper", help="search settings: " + ", ".join(PRESET_NAMES))
-    parser.add_argument("--iterations", type=int, help=iterations_help)
+def add_search_options(parser, *, default: str | None = None) -> None:
+    """--preset and the per-option overrides of the latent search, shared by every subcommand that searches.
+    default: the preset when none is named (None: settings.DEFAULT for the model)."""
+    parser.add_argument("--preset", default=default,
+                        help=PRESET_HELP if default is None else f"search settings: {', '.join(PRESETS)} "
+                                                                 f"(default: {default})")
+    parser.add_argument("--iterations", type=int, help="Adam steps at most (default: the preset's)")
     parser.add_argument("--restarts", type=int, help="random starts per image (default: the preset's)")
     parser.add_argument("--learning-rate", type=float, help="Adam learning rate for z (default: the preset's)")
     parser.add_argument("--prior-weight", type=float, help="λ of the prior loss, Eq. 5 (default: the preset's)")
     parser.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
-    parser.add_argument("--start", choices=("random", "encoder", "auto"),
+    parser.add_argument("--start", choices=STARTS,
                         help="first start of each image: random (the paper), the model's latent encoder, "
                              "or auto = the encoder when the model has one (default: the preset's)")
 
 
-def search_settings(args):
-    """The preset named by --preset with any per-option overrides from the command line."""
+def search_settings(args, model):
+    """The preset named by --preset (or the default for `model`) with the command line's overrides."""
     from .api import resolve_settings
 
-    overrides = {name: getattr(args, name) for name in SEARCH_OPTIONS if getattr(args, name) is not None}
-    return resolve_settings(args.preset).with_options(**overrides)
+    overrides = {name: getattr(args, name) for name in SEARCH_OPTIONS if getattr(args, name, None) is not None}
+    settings = resolve_settings(args.preset, model)
+    return settings.with_options(**overrides) if overrides else settings
 
 
-def jobs(args, shard: tuple[int, int] = (0, 1)) -> list[tuple[int, tuple[Path, Path, Path | None, Path | None]]]:
-    """(index, (input, output, raw output, mask output)) for the images of `shard` (image i belongs
-    to shard i % COUNT); refuses to overwrite unless asked."""
+@dataclass(frozen=True)
+class Job:
+    """One image of `seminpaint inpaint`: its number (for its random mask), the input file, the output
+    file, and the optional raw G(ẑ) and mask files."""
+
+    index: int
+    image: Path
+    output: Path
+    raw: Path | None = None
+    mask: Path | None = None
+
+    @property
+    def outputs(self) -> list[Path]:
+        return [path for path in (self.output, self.raw, self.mask) if path is not None]
+
+
+def jobs(args, shard: tuple[int, int] = (0, 1)) -> tuple[list[Job], int]:
+    """The images of `shard` (image i belongs to shard i % COUNT) to inpaint, and how many were left
+    out because their output exists (--skip-existing). Output names keep each input's name and format
+    in a folder; every output format is checked before any work; existing outputs are refused unless
+    --overwrite or --skip-existing."""
     from .data.folder import image_files
     from .distributed import in_shard
+    from .images import check_output_path
 
     if args.image.is_dir():
         if args.output.exists() and not args.output.is_dir():
             raise InpaintError(f"--output {args.output} must be a folder when --image is a folder")
-        inputs = image_files(args.image)
-        pairs = [(p, args.output / p.relative_to(args.image).with_suffix(".png")) for p in inputs]
+        for folder in (args.raw, args.save_mask):
+            if folder is not None and folder.exists() and not folder.is_dir():
+                raise InpaintError(f"{folder} must be a folder when --image is a folder")
 
-        def beside(folder):
-            return [folder / p.relative_to(args.image).with_suffix(".png") if folder else None for p in inputs]
+        def beside(folder, path, suffix=None):
+            relative = path.relative_to(args.image)
+            return folder / (relative.with_suffix(suffix) if suffix else relative) if folder else None
 
-        raws, masks = beside(args.raw), beside(args.save_mask)
+        todo = [Job(index, path, beside(args.output, path), beside(args.raw, path), beside(args.save_mask, path, ".png"))
+                for index, path in enumerate(image_files(args.image))]
     else:
-        pairs, raws, masks = [(args.image, args.output)], [args.raw], [args.save_mask]
-    result = [(index, (i, o, r, m)) for index, ((i, o), r, m) in enumerate(zip(pairs, raws, masks))
-              if in_shard(index, shard)]
-    refuse_to_overwrite([out for _, (_, *outputs) in result for out in outputs], args.overwrite)
-    for _, (image_path, *outputs) in result:
-        if any(out is not None and out.resolve() == image_path.resolve() for out in outputs):
-            raise InpaintError(f"output would overwrite the input {image_path}")
-    return result
+        todo = [Job(0, args.image, args.output, args.raw, args.save_mask)]
+    todo = [job for job in todo if in_shard(job.index, shard)]
+    for job in todo[:1]:
+        for path in (job.output, job.raw):
+            if path is not None:
+                check_output_path(path)
+        if job.mask is not None and job.mask.suffix.lower() != ".png":
+            raise InpaintError(f"masks are saved as PNG (lossless); got {job.mask.name!r}")
+    if args.image.is_dir():
+        for suffix in sorted({job.output.suffix.lower() for job in todo}):
+            check_output_path(Path("x" + suffix))
+    skipped = 0
+    if args.skip_existing:
+        kept = [job for job in todo if not all(path.exists() for path in job.outputs)]
+        todo, skipped = kept, len(todo) - len(kept)
+    refuse_to_overwrite([path for job in todo for path in job.outputs], args.overwrite or args.skip_existing)
+    for job in todo:
+        if any(path.resolve() == job.image.resolve() for path in job.outputs):
+            raise InpaintError(f"output would overwrite the input {job.image}")
+    return todo, skipped
 
 
-def mask_for(args, image_path: Path, shape: tuple[int, int], index: int):
-    """The mask for one image: a kind drawn with the seed, a mask file, or a file in a mask folder."""
+def mask_for(args, image_path: Path, shape: tuple[int, int], index: int, notice=print):
+    """The mask for one image: a kind drawn with the seed, a mask file, or a file in a mask folder; a
+    file of another size but the same aspect ratio is resized (nearest) with a notice."""
     import numpy as np
 
-    from .masks import MASK_ALIASES, MASK_KINDS, make_mask, read_mask
+    from .masks import MASK_ALIASES, MASK_KINDS, fit_mask, make_mask, read_mask
 
     if args.mask in MASK_KINDS or args.mask in MASK_ALIASES:
         return make_mask(args.mask, *shape, rng=np.random.default_rng([args.seed, index]))
@@ -286,54 +340,150 @@ def mask_for(args, image_path: Path, shape: tuple[int, int], index: int):
     elif not path.exists():
         raise InpaintError(f"--mask {args.mask!r} is neither a mask file nor a kind "
                            f"({', '.join(MASK_KINDS)}, or random)")
-    return read_mask(path, shape)
+    mask, resized = fit_mask(read_mask(path), shape, source=path)
+    if resized:
+        notice(f"note: mask {path} resized (nearest) to the image's {shape[1]}×{shape[0]}")
+    return mask
 
 
 def run_inpaint(args) -> None:
-    import torch
     from tqdm import tqdm
 
     from . import distributed
-    from .api import inpaint, resolve_blend, resolve_model
-    from .images import output_bits, read_image, save_image
-    from .masks import save_mask
 
-    check_method(args.method)
-    settings = search_settings(args)
+    check_method(args.method, args.references)
+    if args.batch_size < 1:
+        raise InpaintError(f"--batch-size must be at least 1, got {args.batch_size}")
     shard = distributed.current_shard(distributed.parse_shard(args.shard) if args.shard else None)
-    # Image i's mask and random start depend on i alone, so a shard's files equal an unsharded run's.
-    todo = jobs(args, shard)
-    model = resolve_model(args.model, pick_device(args.device)) if args.method == "ours" else None
-    blend = resolve_blend(args.blend, args.preset)
-    single = len(todo) == 1
-    for index, (image_path, output, raw, mask_output) in tqdm(todo, desc="images", disable=single):
-        image = read_image(image_path, mode="auto")
-        mask = mask_for(args, image_path, image.shape[:2], index)
+    # Image i's mask and random start depend on i and the seed alone, so neither its batch nor its
+    # shard changes its result.
+    todo, skipped = jobs(args, shard)
+    folder = args.image.is_dir()
+    fill = FolderFiller(args, progress=not folder)
+    failures: list[str] = []
+    batch_size = args.batch_size if args.method == "ours" else 1
+    with tqdm(total=len(todo), desc="images", unit="image", disable=not folder) as bar:
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start:start + batch_size]
+            for job, outcome in zip(batch, fill(batch, notice=bar.write if folder else print)):
+                if isinstance(outcome, InpaintError):
+                    if not folder:
+                        raise outcome
+                    failures.append(f"{job.image}: {outcome}")
+                    bar.write(f"skipped {job.image}: {outcome}")
+                bar.update(1)
+    if not folder:
+        image, mask = fill.last
+        print(f"wrote {args.output} ({image.shape[1]}×{image.shape[0]}, {int(mask.sum())} pixels filled)")
+        return
+    written = len(todo) - len(failures)
+    print(f"wrote {written} image{'' if written == 1 else 's'} to {args.output}"
+          + (f"; {skipped} left alone (output exists)" if skipped else ""))
+    if failures:
+        print("\n".join(["failed:", *failures]), file=sys.stderr)
+        raise InpaintError(f"{len(failures)} of {len(todo)} images failed (listed above); the others were written")
+
+
+class FolderFiller:
+    """Reads, fills and writes the images of `seminpaint inpaint` a batch at a time: ours searches a
+    batch together (each image with its own copy of the seeded generator, so its result is the one
+    it gets alone), a comparison method fills one image at a time. Called with a list of Jobs, it
+    returns per job None (written) or the InpaintError that stopped it (nothing written for it)."""
+
+    def __init__(self, args, *, progress: bool):
+        self.args, self.progress, self.last = args, progress, None
+        self.model = self.settings = None
+        self.references: dict[tuple[int, ...], object] = {}
         if args.method == "ours":
-            result = inpaint(image, mask, model=model, settings=settings, blend=blend, smoothness=args.smoothness,
-                             generator=torch.Generator().manual_seed(args.seed), progress=single)
-            filled = result.image
-            if raw is not None:
-                save_image(raw, result.generated, bits=output_bits(image, raw))
-        else:
-            options = {"model": args.model} if args.method == "context_encoder" and args.model else {}
-            filled = fill_with_baseline(args.method, image, mask, **options)
-        save_image(output, filled, bits=output_bits(image, output))
-        if mask_output is not None:
-            save_mask(mask_output, mask)
-        if single:
-            print(f"wrote {output} ({image.shape[1]}×{image.shape[0]}, {int(mask.sum())} pixels filled)")
-    if not single:
-        print(f"wrote {len(todo)} images to {args.output}")
+            from .api import resolve_model
+
+            self.model = resolve_model(args.model, pick_device(args.device))
+            self.settings = search_settings(args, self.model)
+
+    def __call__(self, batch: list[Job], notice=print) -> list[InpaintError | None]:
+        from .images import read_image
+
+        outcomes: list[InpaintError | None] = [None] * len(batch)
+        loaded = []
+        for position, job in enumerate(batch):
+            try:
+                image = read_image(job.image, mode="auto")
+                loaded.append((position, job, image, mask_for(self.args, job.image, image.shape[:2], job.index,
+                                                              notice=notice)))
+            except InpaintError as error:
+                outcomes[position] = error
+        for position, error in self.fill(loaded):
+            outcomes[position] = error
+        return outcomes
+
+    def fill(self, loaded):
+        """(position, InpaintError | None) for each loaded (position, job, image, mask), written when None."""
+        if self.model is not None and len(loaded) > 1:
+            try:
+                results = self.ours([image for _, _, image, _ in loaded], [mask for *_, mask in loaded])
+            except InpaintError:  # one image's trouble must not cost the others: find it one by one
+                results = None
+            if results is not None:
+                return [(position, self.write(job, image, mask, *result))
+                        for (position, job, image, mask), result in zip(loaded, results)]
+        outcomes = []
+        for position, job, image, mask in loaded:
+            try:
+                if self.model is not None:
+                    filled, raw = self.ours([image], [mask])[0]
+                else:
+                    filled, raw = self.baseline(image, mask), None
+                outcomes.append((position, self.write(job, image, mask, filled, raw)))
+            except InpaintError as error:
+                outcomes.append((position, error))
+        return outcomes
+
+    def ours(self, images, masks) -> list[tuple]:
+        import torch
+
+        from .api import inpaint
+
+        results = inpaint(list(images), list(masks), model=self.model, settings=self.settings,
+                          generator=torch.Generator().manual_seed(self.args.seed), progress=self.progress)
+        return [(result.image, result.generated) for result in results]
+
+    def baseline(self, image, mask):
+        options = {}
+        if self.args.method == "context_encoder" and self.args.model:
+            options["model"] = self.args.model
+        if self.args.method == "nearest_neighbour":
+            from .baselines.nearest_neighbour import read_references
+
+            shape = image.shape[:2] if image.ndim == 2 else (*image.shape[:2], 3)
+            if shape not in self.references:
+                self.references[shape] = read_references(self.args.references, shape, progress=self.progress)
+            options["references"] = self.references[shape]
+        return fill_with_baseline(self.args.method, image, mask, **options)
+
+    def write(self, job: Job, image, mask, filled, raw) -> None:
+        from .images import output_bits, save_image
+        from .masks import save_mask
+
+        save_image(job.output, filled, bits=output_bits(image, job.output))
+        if job.raw is not None and raw is not None:
+            save_image(job.raw, raw, bits=output_bits(image, job.raw))
+        if job.mask is not None:
+            save_mask(job.mask, mask)
+        self.last = (image, mask)
 
 
-def check_method(name: str) -> None:
-    """Refuse an unknown --method before any work is done."""
+def check_method(name: str, references: Path | None = None) -> None:
+    """Refuse an unknown --method, or nearest_neighbour without --references, before any work is done."""
     from .baselines import METHODS
 
-    if name != "ours" and (name not in METHODS or name == "nearest_neighbour"):
-        choices = ["ours", *(m for m in METHODS if m != "nearest_neighbour")]
-        raise InpaintError(f"unknown method {name!r}; choose one of: {', '.join(choices)}")
+    if name != "ours" and name not in METHODS:
+        raise InpaintError(f"unknown method {name!r}; choose one of: {', '.join(['ours', *METHODS])}")
+    if name == "nearest_neighbour" and references is None:
+        raise InpaintError("--method nearest_neighbour needs --references DIR: a folder of reference images")
+    if references is not None and name != "nearest_neighbour":
+        raise InpaintError("--references is for --method nearest_neighbour only")
+    if references is not None and not references.is_dir():
+        raise InpaintError(f"--references {references} is not a folder")
 
 
 def fill_with_baseline(name: str, image, mask, **options):
@@ -389,10 +539,7 @@ def add_demo(subparsers) -> None:
     )
     parser.add_argument("--model", type=Path, help="checkpoint; default: the shipped face model")
     parser.add_argument("--out", type=Path, default=Path("demo_output"), help="folder for demo.png")
-    add_search_options(parser, iterations_help=f"Adam steps (default: {DEMO_PAPER_ITERATIONS} with the paper "
-                                               "preset, which uses 1500, so that the demo takes a minute or two, "
-                                               "at Adam lr 0.01, validation's rate for short searches; else the "
-                                               "preset's)")
+    add_search_options(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT/demo.png")
     parser.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if available)")
@@ -400,20 +547,12 @@ def add_demo(subparsers) -> None:
 
 
 def run_demo(args) -> None:
+    from .api import resolve_model
     from .demo import run_demo as demo
 
     refuse_to_overwrite([args.out / "demo.png"], args.overwrite)
-    from .api import resolve_blend
-
-    if args.iterations is None and args.preset == "paper":  # the demo's short paper search
-        from .demo import DEMO_SETTINGS
-
-        args.iterations = DEMO_SETTINGS.iterations
-        if args.learning_rate is None:
-            args.learning_rate = DEMO_SETTINGS.learning_rate
-
-    demo(args.out, model=args.model, settings=search_settings(args), blend=resolve_blend(None, args.preset),
-         seed=args.seed, device=pick_device(args.device))
+    model = resolve_model(args.model, pick_device(args.device))
+    demo(args.out, model=model, settings=search_settings(args, model), seed=args.seed)
 
 
 def add_evaluate(subparsers) -> None:
@@ -436,7 +575,9 @@ def add_evaluate(subparsers) -> None:
     parser.add_argument("--method-option", action="append", default=[], metavar="METHOD.NAME=VALUE",
                         help="an option for one method, e.g. tv.iterations=200 or ours.blend=overlay "
                              "(VALUE is read as JSON when it parses, else as text); repeatable")
-    add_search_options(parser)
+    parser.add_argument("--references", type=Path,
+                        help="a folder of reference images for nearest_neighbour (default: the dataset's train split)")
+    add_search_options(parser, default="paper")
     parser.add_argument("--seed", type=int, default=0, help="seed of the masks and of ours' random starts")
     parser.add_argument("--batch-size", type=int, default=64, help="images per latent search batch of ours")
     parser.add_argument("--image-size", type=int, help="image side (default: the model's, or 64 without ours)")
@@ -479,19 +620,23 @@ def run_evaluate(args) -> None:
     from . import distributed
     from .evaluate import evaluate
 
-    from .api import resolve_blend
-
-    settings = search_settings(args)
     options = evaluate_method_options(args.method_option)
-    if "ours" in args.methods:  # the preset's blend unless ours.blend is given
-        options.setdefault("ours", {}).setdefault("blend", resolve_blend(None, args.preset))
+    if "ours" in args.methods:  # the preset's settings with the command line's overrides
+        ours = options.setdefault("ours", {})
+        for name in SEARCH_OPTIONS:
+            if getattr(args, name, None) is not None:
+                ours.setdefault(name, getattr(args, name))
+    if args.references is not None:
+        if "nearest_neighbour" not in args.methods:
+            raise InpaintError("--references is for the nearest_neighbour method; add it to --methods")
+        options.setdefault("nearest_neighbour", {})["references"] = str(args.references)
     shard = distributed.parse_shard(args.shard) if args.shard is not None else None
     device = pick_device(args.device) if "ours" in args.methods else None
     # Evaluation needs only barriers between the ranks: gloo, and time for unequal shards.
     with distributed.session(device or "cpu", backend="gloo", timeout=datetime.timedelta(hours=12)):
         device = distributed.local_device(device) if device is not None else None
         path = evaluate(dataset=args.dataset, root=args.root, split=args.split, count=args.count,
-                        kinds=args.masks, methods=args.methods, out=args.out, model=args.model, settings=settings,
+                        kinds=args.masks, methods=args.methods, out=args.out, model=args.model, settings=args.preset,
                         seed=args.seed, batch_size=args.batch_size, method_options=options,
                         figure_indices=args.figure_indices, progress=not args.quiet and distributed.is_main(),
                         image_size=args.image_size, channels=args.channels, device=device, shard=shard)
@@ -585,29 +730,30 @@ def add_serve(subparsers) -> None:
     parser.add_argument("--max-upload-mb", type=float, default=20.0, help="largest upload in MiB (default 20)")
     parser.add_argument("--max-pixels", type=int, default=4096 * 4096, help="largest image in pixels")
     parser.add_argument("--queue-limit", type=int, default=32, help="requests that may wait (more are refused)")
-    parser.add_argument("--iterations", type=int, default=300, help="Adam steps offered by default (page can change)")
+    parser.add_argument("--iterations", type=int, help="Adam steps offered by default (default: the preset's; "
+                                                       "the page can change it)")
     parser.add_argument("--max-iterations", type=int, default=1500, help="most Adam steps a page may ask for")
-    parser.add_argument("--preset", default="paper", help="search settings: " + ", ".join(PRESET_NAMES))
+    parser.add_argument("--preset", help=PRESET_HELP)
     parser.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if available)")
     parser.set_defaults(run=run_serve)
 
 
 def run_serve(args) -> None:
-    from .api import resolve_blend, resolve_model, resolve_settings
-    from .web.app import PAGE_SETTINGS, WebConfig, serve
+    from .api import resolve_model, resolve_settings
+    from .web.app import WebConfig, serve
 
     if args.max_upload_mb <= 0 or args.max_pixels < 1 or args.queue_limit < 1:
         raise InpaintError("--max-upload-mb, --max-pixels and --queue-limit must be positive")
-    if not 1 <= args.iterations <= args.max_iterations:
-        raise InpaintError("--iterations must be between 1 and --max-iterations")
     if not 0 <= args.port <= 65535:
         raise InpaintError(f"--port must be in 0 … 65535, got {args.port}")
-    settings = PAGE_SETTINGS if args.preset == "paper" else resolve_settings(args.preset)
     model = resolve_model(args.model, pick_device(args.device))  # loaded once, before the server starts
+    settings = resolve_settings(args.preset, model)
+    iterations = settings.iterations if args.iterations is None else args.iterations
+    if not 1 <= iterations <= args.max_iterations:
+        raise InpaintError("--iterations must be between 1 and --max-iterations")
     config = WebConfig(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
                        queue_limit=args.queue_limit, max_iterations=args.max_iterations,
-                       default_iterations=args.iterations, settings=settings,
-                       blend=resolve_blend(None, args.preset))
+                       default_iterations=iterations, settings=settings)
     serve(model, config, host=args.host, port=args.port, announce=lambda line: print(line, flush=True))
 
 

@@ -14,19 +14,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .api import inpaint, resolve_model
+from .api import describe, inpaint, resolve_model, resolve_settings
 from .figures import labelled_grid, show_hole
 from .images import save_image
-from .latent import PAPER, SHORT_SEARCH_LEARNING_RATE, SearchSettings
 from .masks import MASK_KINDS, make_mask
 from .metrics import psnr
 from .model import GenerativeModel
-from .precision import resolve_precision
+from .settings import SearchSettings
 
 LFW_FACES = (0, 3, 10, 21, 33)  # indices into lfw_subset()'s first 100 images (all faces)
-DEMO_SETTINGS = PAPER.with_options(iterations=300, learning_rate=SHORT_SEARCH_LEARNING_RATE)
-"""The paper's search cut to 300 steps (the paper: 1500) so that the demo takes a minute or two,
-at the Adam rate validation prefers for short searches."""
 
 
 def demo_faces(size: int = 64) -> tuple[np.ndarray, list[str]]:
@@ -45,26 +41,25 @@ def demo_faces(size: int = 64) -> tuple[np.ndarray, list[str]]:
 
 def run_demo(
     out: str | Path, *, model: GenerativeModel | str | Path | None = None,
-    settings: SearchSettings = DEMO_SETTINGS, blend: str = "poisson", seed: int = 0,
+    settings: SearchSettings | str | None = None, seed: int = 0,
     device: str | torch.device | None = None, progress: bool = True,
 ) -> Path:
     """Inpaint the demo faces with each mask kind; write OUT/demo.png and print PSNR per image.
 
     Returns the figure's path. Rows: (face, mask kind); columns: input, masked input, raw G(ẑ),
-    blended result. blend: as for inpaint ("poisson", Eq. 6, by default).
+    blended result. settings: as for inpaint (None: the default for the model).
     """
     model = resolve_model(model, device)
+    settings = resolve_settings(settings, model)
     channels, height, width = model.image_shape
     faces, names = demo_faces(height)
     rows = [(face, name, kind, make_mask(kind, height, width, rng=np.random.default_rng([seed, i])))
             for i, (face, name) in enumerate(zip(faces, names)) for kind in MASK_KINDS]
     images = np.stack([r[0] for r in rows])
     masks = np.stack([r[3] for r in rows])
-    print(f"inpainting {len(names)} faces × {len(MASK_KINDS)} masks with {settings.iterations} iterations "
-          f"(the paper uses 1500) at Adam lr {settings.learning_rate:g}, {settings.restarts} start(s) per "
-          f"image, precision {resolve_precision(settings.precision, model.device)}")
+    print(f"inpainting {len(names)} faces × {len(MASK_KINDS)} masks: {describe(settings, model)}")
     started = time.perf_counter()
-    result = inpaint(images, masks, model=model, settings=settings, blend=blend,
+    result = inpaint(images, masks, model=model, settings=settings,
                      generator=torch.Generator().manual_seed(seed), progress=progress)
     seconds = time.perf_counter() - started
     truth = images.astype(np.float32) / 255.0

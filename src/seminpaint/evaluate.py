@@ -45,7 +45,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import baselines, distributed, metrics
-from .api import inpaint, resolve_blend, resolve_model, resolve_settings
+from .api import inpaint, resolve_model, resolve_settings
 from .blend import HYBRID_SMOOTHNESS, check_smoothness, hybrid_blend
 from .checkpoint import atomic_write
 from .data import load_dataset
@@ -399,11 +399,10 @@ def merge_timings(out: str | Path) -> None:
         path.unlink()
 
 
-def _ours_options(settings, options: dict) -> tuple[object, str]:
-    """SearchSettings (preset or instance, with overrides from options) and the blend mode."""
-    options = dict(options)
-    blend = resolve_blend(options.pop("blend", None), settings)
-    return resolve_settings(settings).with_options(**options), blend
+def _ours_options(settings, options: dict, model) -> SearchSettings:
+    """The SearchSettings of "ours": a preset name, an instance or None (the default for `model`),
+    with any field (blend and smoothness included) replaced by `options`."""
+    return resolve_settings(settings, model).with_options(**options)
 
 
 def predict(
@@ -481,8 +480,9 @@ def _corrupted(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def _predict_ours(evaluation, kinds, count, model, settings, options, batch_size, device, progress,
                   shard=(0, 1)) -> None:
-    settings, blend = _ours_options(settings, options)
     model = resolve_model(model, device)
+    settings = _ours_options(settings, options, model)
+    blend = settings.blend
     # The precision that runs here ("auto" → bf16 or fp32-fast), as the config records it.
     settings = settings.with_options(precision=resolve_precision(settings.precision, model.device))
     out = evaluation.out
@@ -504,7 +504,7 @@ def _predict_ours(evaluation, kinds, count, model, settings, options, batch_size
             chunk = todo[0][:1]
             image, mask = evaluation.read_image(chunk[0]), evaluation.read_mask(kind, chunk[0])
             inpaint(_corrupted(image, mask), mask, model=model, settings=settings.with_options(iterations=1),
-                    blend=blend, generator=torch.Generator().manual_seed(0))
+                    generator=torch.Generator().manual_seed(0))
             warmed_up = True
         try:
             for chunk in tqdm(todo, desc=f"ours {kind}", unit="batch", disable=not progress):
@@ -514,8 +514,7 @@ def _predict_ours(evaluation, kinds, count, model, settings, options, batch_size
                 corrupted = _corrupted(images, masks)
                 generator = torch.Generator().manual_seed(evaluation.seed * CHUNK_SEED_STRIDE + number)
                 start = time.perf_counter()
-                result = inpaint(corrupted, masks, model=model, settings=settings, blend=blend,
-                                 generator=generator)
+                result = inpaint(corrupted, masks, model=model, settings=settings, generator=generator)
                 seconds = time.perf_counter() - start
                 for position, index in enumerate(chunk):
                     for method, array in ((OURS, result.image), (OURS_RAW, result.generated)):
@@ -905,7 +904,7 @@ def evaluate(
         network = baselines.context_encoder.load((method_options.get("context_encoder") or {}).get("model"))[0]
     if OURS in methods:
         model = resolve_model(model, device)
-        _ours_options(settings, method_options.get(OURS) or {})  # fail before any work
+        _ours_options(settings, method_options.get(OURS) or {}, model)  # fail before any work
         model_channels, model_height, _ = model.image_shape
         image_size = model_height if image_size is None else image_size
         channels = model_channels if channels is None else channels

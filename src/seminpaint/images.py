@@ -233,6 +233,18 @@ def output_bits(image: np.ndarray, path: str | Path) -> int:
     return 16 if np.asarray(image).dtype == np.uint16 and Path(path).suffix.lower() in SIXTEEN_BIT_SUFFIXES else 8
 
 
+def check_output_path(path: str | Path) -> Path:
+    """`path` as a Path when its suffix names a format save_image writes; else InpaintError saying which do."""
+    path = Path(path)
+    Image.init()
+    writable = sorted(suffix for suffix, name in Image.registered_extensions().items() if name in Image.SAVE)
+    if path.suffix.lower() not in writable:
+        common = ", ".join(s for s in (".png", ".jpg", ".tif", ".webp", ".bmp") if s in writable)
+        raise InpaintError(f"cannot write {path.name!r}: unknown image format {path.suffix or '(no suffix)'}; "
+                           f"use a suffix such as {common}")
+    return path
+
+
 def save_image(path: str | Path, image: np.ndarray, *, bits: int = 8) -> None:
     """Write (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), uint8, uint16 or float [0, 1], to `path`.
 

@@ -9,109 +9,17 @@ restart with the lowest final loss is kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from tqdm import tqdm
 
 from .errors import InpaintError
-from .losses import PRIOR_FORMS, context_loss, importance_weights, prior_loss
+from .losses import context_loss, importance_weights, prior_loss
 from .model import GenerativeModel, search_copy
-from .precision import PLAIN, autocast, check_precision, compute_dtype, layout, resolve_precision
-
-
-STARTS = ("random", "encoder", "auto")
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    """Options of the latent search. The defaults are the paper's setting (the "paper" preset).
-
-    iterations: Adam steps (paper: 1500). learning_rate, betas: Adam on z (not in the paper;
-    chosen on the validation split for the paper's 1500 steps, docs/decisions.md; for searches of
-    about 300 steps or fewer validation prefers SHORT_SEARCH_LEARNING_RATE). prior_weight: λ of
-    Eq. 5 (paper: 0.003); 0 switches the prior off. prior_form: "paper" (λ log(1 − D)) or
-    "non_saturating" (−λ log D). window: Eq. 3's window (paper: 7). restarts: random starts per
-    image, the lowest final loss kept (paper: 1). precision: how the networks run (precision.py):
-    "auto" (the default: "bf16" where the device computes bfloat16 natively, else "fp32-fast"),
-    "bf16" (copies of G and D with BatchNorm folded into the convolutions, channels_last, under
-    bf16 autocast; about 2.5× the plain loop on a CPU with AVX-512 BF16, with equal PSNR, see
-    docs/results/README.md, "Speed"), "fp32-fast" (the same copies in float32) or "fp32" (the
-    networks as given, float32: the plain loop).
-    start: where the first restart of each image starts: "random" (z ~ U[low, high], the paper),
-    "encoder" (z = E(y, M), the model's latent encoder, encoder.py; ours) or "auto" (the encoder
-    when the model has one, else random); further restarts start at random.
-    screen: draw this many z per image (the start above, then random ones), score them by the loss
-    (forward passes only) and start from the `restarts` best (0: no screen, the paper). patience: stop an image
-    once its loss has not fallen by a fraction `tolerance` for this many steps (0: never stop,
-    the paper).
-    """
-
-    iterations: int = 1500
-    learning_rate: float = 0.003
-    betas: tuple[float, float] = (0.9, 0.999)
-    prior_weight: float = 0.003
-    prior_form: str = "paper"
-    window: int = 7
-    restarts: int = 1
-    precision: str = "auto"
-    start: str = "random"
-    screen: int = 0
-    patience: int = 0
-    tolerance: float = 1e-3
-
-    def __post_init__(self) -> None:
-        if self.iterations < 0:
-            raise InpaintError(f"iterations must be ≥ 0, got {self.iterations}")
-        if self.restarts < 1:
-            raise InpaintError(f"restarts must be ≥ 1, got {self.restarts}")
-        if not self.learning_rate > 0:
-            raise InpaintError(f"learning_rate must be positive, got {self.learning_rate}")
-        if self.prior_weight < 0:
-            raise InpaintError(f"prior_weight must be ≥ 0, got {self.prior_weight}")
-        if self.prior_form not in PRIOR_FORMS:
-            raise InpaintError(f"prior_form must be one of {', '.join(PRIOR_FORMS)}, got {self.prior_form!r}")
-        if self.screen and self.screen < self.restarts:
-            raise InpaintError(f"screen ({self.screen}) must be 0 or at least restarts ({self.restarts})")
-        if self.patience < 0 or not 0 <= self.tolerance < 1:
-            raise InpaintError("patience must be ≥ 0 and tolerance in [0, 1)")
-        check_precision(self.precision)
-        if self.start not in STARTS:
-            raise InpaintError(f"start must be one of {', '.join(STARTS)}, got {self.start!r}")
-
-    def with_options(self, **options) -> "SearchSettings":
-        """A copy with some options changed, e.g. PAPER.with_options(iterations=300)."""
-        unknown = set(options) - set(self.__dataclass_fields__)
-        if unknown:
-            raise InpaintError(f"unknown search option(s): {', '.join(sorted(unknown))}")
-        return replace(self, **options)
-
-
-PAPER = SearchSettings()
-"""The paper's setting: 1500 iterations, λ = 0.003, window 7, one random start (Adam lr 0.003)."""
-
-SHORT_SEARCH_LEARNING_RATE = 0.01
-"""Adam's rate for z that validation prefers when the search is cut to about 300 steps or fewer
-(the fast presets, the demo, the web page's default): 0.003 peaks near 750 steps and 0.01 by 300
-(docs/results/learning_rate_shipped.md)."""
-
-FAST = PAPER.with_options(iterations=100, patience=50, tolerance=1e-3, start="auto",
-                          learning_rate=SHORT_SEARCH_LEARNING_RATE)
-"""The paper's losses, 100 Adam steps at most from the model's latent encoder E(y, M), an image
-stopping once its loss has not fallen by 0.1 % for 50 steps: on validation faces 100 steps from
-E(y, M) beat 300 from a random z, and more steps lower the loss but not the error
-(docs/results/README.md, "Time to quality"). A model without an encoder starts at random, where
-100 steps are about 0.3 dB below 300 (docs/results/epochs.md): train one (`seminpaint
-train-encoder`) or ask for iterations=300."""
-
-PRESETS: dict[str, SearchSettings] = {
-    "paper": PAPER,
-    "fast": FAST,
-    "enhanced": FAST,  # the fast search; inpaint blends it with the hybrid blend (api.PRESET_BLENDS)
-}
-"""Named settings for the command line and inpaint(settings=NAME). "enhanced" is ours beyond the
-paper: the fast search, then the hybrid blend instead of Eq. 6 (docs/results/README.md)."""
+from .precision import PLAIN, autocast, compute_dtype, layout, resolve_precision
+from .settings import PAPER, SearchSettings
 
 
 @dataclass
@@ -176,7 +84,7 @@ def search(
     mask: torch.Tensor,
     settings: SearchSettings = PAPER,
     *,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
     progress: bool = False,
     callback: Callable[[int, torch.Tensor], None] | None = None,
 ) -> SearchResult:
@@ -185,8 +93,9 @@ def search(
     model: the G/D pair and its latent size and range (any architecture).
     corrupted: y, (B, C, H, W) in [-1, 1]; its values in the hole are ignored (weight 0).
     mask: bool (B, H, W), True = missing.
-    generator: torch.Generator for the random starts z⁽⁰⁾ ~ U[low, high] (on the CPU); the same
-        generator state gives the same result.
+    generator: torch.Generator for the random starts z⁽⁰⁾ ~ U[low, high] (on the CPU), or one per
+        image (a list of B), so that each image's starts are those it gets when searched alone; the
+        same generator state gives the same result.
     callback: called as callback(step, z) after every step (step = 1 … iterations) with the
         current z detached, (restarts·B, latent_dim), row r·B + b being restart r of image b —
         for live previews and quality-versus-iterations curves.
@@ -195,6 +104,8 @@ def search(
     (screen 0, patience 0) every image takes exactly `iterations` Adam steps from a uniform start.
     """
     check_search_inputs(model, corrupted, mask)
+    if isinstance(generator, (list, tuple)) and len(generator) != corrupted.shape[0]:
+        raise InpaintError(f"give one generator per image: {len(generator)} for {corrupted.shape[0]} images")
     if settings.prior_weight > 0 and model.discriminator is None:
         raise InpaintError("the prior loss needs a discriminator; give one or set prior_weight=0")
     device = model.device
@@ -218,8 +129,13 @@ def search(
                  if logits is not None else torch.zeros_like(context))
         return generated, context, prior
 
-    def uniform(count: int) -> torch.Tensor:
-        return (torch.rand(count, model.latent_dim, generator=generator) * (high - low) + low).to(device)
+    def uniform(per_image: int) -> torch.Tensor:
+        """`per_image` starts z ~ U[low, high] for each image, as rows c·B + b (start c of image b)."""
+        if isinstance(generator, (list, tuple)):  # one stream per image: a row's start ignores its batch mates
+            draws = torch.stack([torch.rand(per_image, model.latent_dim, generator=g) for g in generator], dim=1)
+        else:
+            draws = torch.rand(per_image * batch, model.latent_dim, generator=generator)
+        return (draws.reshape(per_image * batch, -1) * (high - low) + low).to(device)
 
     history = torch.empty(settings.iterations, rows_total)
     steps_taken = torch.full((rows_total,), settings.iterations)
@@ -227,7 +143,7 @@ def search(
         with torch.no_grad():  # restart 0 of each image from E(y, M) when the encoder starts it
             encoded = encoder(y[:batch], mask.to(device)).float().clamp(low, high) if encoder is not None else None
         if settings.screen == 0:
-            z = uniform(rows_total)
+            z = uniform(restarts)
             if encoded is not None:
                 z[:batch] = encoded
         else:
@@ -309,7 +225,7 @@ def screened_starts(losses, uniform, batch: int, restarts: int, screen: int, dev
     The first B candidates are the plain starts (`encoded`, (B, latent_dim), the encoder's, when
     given; else random), so the screen never starts worse.
     """
-    candidates = uniform(screen * batch)  # row c·B + b is candidate c of image b
+    candidates = uniform(screen)  # row c·B + b is candidate c of image b
     if encoded is not None:
         candidates[:batch] = encoded
     images = torch.arange(batch, device=device)

@@ -11,8 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import InpaintError
-
-PRIOR_FORMS = ("paper", "non_saturating")
+from .settings import PRIOR_FORMS
 
 
 def importance_weights(mask: torch.Tensor | np.ndarray, window: int = 7) -> torch.Tensor | np.ndarray:

@@ -199,6 +199,25 @@ def read_mask(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndar
     return mask
 
 
+def fit_mask(mask: np.ndarray, shape: tuple[int, ...], *, source: str | Path = "mask") -> tuple[np.ndarray, bool]:
+    """A bool mask (h, w) brought to an image's shape (H, W[, C]): (mask, whether it was resized).
+
+    A mask of the image's size is returned as it is; one of another size with the same aspect ratio
+    (to within a pixel) is resized with nearest-neighbour sampling, so it stays bool and its edges
+    stay hard; any other size raises InpaintError naming both sizes (width×height) and `source`.
+    """
+    height, width = tuple(shape)[:2]
+    mask_height, mask_width = mask.shape
+    if (mask_height, mask_width) == (height, width):
+        return mask, False
+    if abs(mask_width * height - mask_height * width) > max(mask_height, height):
+        raise InpaintError(f"mask size {mask_width}×{mask_height} does not match image size {width}×{height} "
+                           f"(width×height) nor its aspect ratio: {source}")
+    rows = np.minimum((np.arange(height) + 0.5) * mask_height / height, mask_height - 1).astype(int)
+    columns = np.minimum((np.arange(width) + 0.5) * mask_width / width, mask_width - 1).astype(int)
+    return mask[np.ix_(rows, columns)], True
+
+
 def save_mask(path: str | Path, mask: np.ndarray) -> None:
     """Write a mask (bool or 0/1, (H, W), True = missing) as an 8-bit gray PNG: white = missing, black = known."""
     path = Path(path)

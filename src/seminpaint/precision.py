@@ -22,8 +22,8 @@ from contextlib import AbstractContextManager
 import torch
 
 from .errors import InpaintError
+from .settings import PRECISIONS
 
-PRECISIONS = ("auto", "bf16", "fp32-fast", "fp32")
 PLAIN = "fp32"
 
 

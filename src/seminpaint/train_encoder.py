@@ -43,7 +43,8 @@ from .checkpoint import (
 from .dcgan import DCGANConfig, init_weights
 from .encoder import EncoderConfig, LatentEncoder
 from .errors import InpaintError
-from .latent import PAPER, SearchSettings, search_networks
+from .latent import search_networks
+from .settings import PAPER, SearchSettings
 from .losses import context_loss, importance_weights, prior_loss
 from .masks import training_rng
 from .model import GenerativeModel, weights_digest

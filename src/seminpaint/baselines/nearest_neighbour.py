@@ -10,12 +10,43 @@ float64; a chunk of 512 is 50 MB).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+from tqdm import tqdm
 
 from ..errors import InpaintError
 from ._common import baseline, check_image_mask, positive_int
 
 DEFAULT_CHUNK = 512
+MAX_REFERENCE_BYTES = 2 * 2**30
+"""read_references refuses a set larger than this (N·H·W·C bytes as uint8)."""
+
+
+def read_references(folder: str | Path, shape: tuple[int, ...], *, progress: bool = False) -> np.ndarray:
+    """Every image under `folder` brought to `shape` ((H, W) gray or (H, W, C), C = 3): uint8
+    (N, H, W) or (N, H, W, 3), each centre-cropped to the aspect ratio and resized (Lanczos).
+
+    Raises InpaintError for a folder without images, an unreadable file, or a set of more than
+    MAX_REFERENCE_BYTES at this size.
+    """
+    from PIL import Image, ImageOps
+
+    from ..data.folder import image_files
+    from ..images import read_image
+
+    files = image_files(Path(folder))
+    height, width = shape[:2]
+    gray = len(shape) == 2 or shape[2] == 1
+    size = len(files) * height * width * (1 if gray else 3)
+    if size > MAX_REFERENCE_BYTES:
+        raise InpaintError(f"{len(files)} references at {width}×{height} would take {size / 2**30:.1f} GiB "
+                           f"(at most {MAX_REFERENCE_BYTES / 2**30:.0f}); use fewer references or a smaller image")
+    out = np.empty((len(files), height, width) + (() if gray else (3,)), dtype=np.uint8)
+    for index, path in enumerate(tqdm(files, desc="references", unit="img", disable=not progress)):
+        image = Image.fromarray(read_image(path, mode="L" if gray else "RGB"))
+        out[index] = np.asarray(ImageOps.fit(image, (width, height), Image.Resampling.LANCZOS))
+    return out
 
 
 def _check_references(references: object, image: np.ndarray) -> np.ndarray:

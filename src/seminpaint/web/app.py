@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,11 +47,11 @@ from flask import Flask, Response, jsonify, render_template, request
 from PIL import Image, UnidentifiedImageError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ..api import inpaint, prepare
+from ..api import inpaint, prepare, resolve_settings
 from ..baselines import METHODS, fill
 from ..errors import InpaintError
 from ..images import from_tensor, png16_bytes, read_image, to_float, to_tensor, to_uint8, to_uint16
-from ..latent import PAPER, SHORT_SEARCH_LEARNING_RATE, SearchSettings
+from ..settings import SearchSettings
 from ..losses import context_loss, importance_weights, prior_loss
 from ..masks import MASK_KINDS, make_mask
 from ..model import GenerativeModel
@@ -66,27 +66,22 @@ METHOD_LABELS = {
 }
 
 
-PAGE_SETTINGS = PAPER.with_options(learning_rate=SHORT_SEARCH_LEARNING_RATE)
-"""The paper's search as the page runs it: the page picks the steps (300 by default), so Adam runs
-at validation's rate for short searches instead of the 1500-step one."""
-
-
 @dataclass
 class WebConfig:
     """Limits of a server. max_upload_bytes: largest request body (Flask MAX_CONTENT_LENGTH).
     max_pixels: largest image accepted. queue_limit: jobs waiting at most (more get 503).
-    max_iterations / default_iterations: Adam steps a page may ask for. previews: G(z) previews
-    sent per job (at most). keep_jobs / keep_images: finished jobs and uploads kept in memory.
-    settings, blend: the search preset and blend mode of every job (inpaint's).
+    max_iterations / default_iterations: Adam steps a page may ask for (default_iterations None:
+    the settings'). previews: G(z) previews sent per job (at most). keep_jobs / keep_images:
+    finished jobs and uploads kept in memory. settings: what every job of ours runs, blend
+    included (a SearchSettings, a preset name, or None for inpaint's default for the model).
     """
 
     max_upload_bytes: int = 20 * 2**20
     max_pixels: int = 4096 * 4096
     queue_limit: int = 32
     max_iterations: int = 1500
-    default_iterations: int = 300
-    settings: SearchSettings = PAGE_SETTINGS
-    blend: str = "poisson"
+    default_iterations: int | None = None
+    settings: SearchSettings | str | None = None
     previews: int = 40
     keep_jobs: int = 64
     keep_images: int = 16
@@ -375,7 +370,7 @@ class Inpainter:
             preview = from_tensor(generated)[0]
             report(step=step, loss=round(float(loss[0]), 4), preview=data_url(preview[..., 0] if preview.shape[2] == 1 else preview))
 
-        result = inpaint(job.image, job.mask, model=self.model, settings=settings, blend=self.config.blend,
+        result = inpaint(job.image, job.mask, model=self.model, settings=settings,
                          generator=torch.Generator().manual_seed(job.seed), callback=callback)
         return result.image
 
@@ -384,6 +379,8 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
                samples: dict[str, np.ndarray] | None = None) -> Flask:
     """The Flask app around a loaded model. samples: name → image (default: sample_images())."""
     config = config or WebConfig()
+    settings = resolve_settings(config.settings, model)
+    config = replace(config, settings=settings, default_iterations=config.default_iterations or settings.iterations)
     here = Path(__file__).parent
     app = Flask(__name__, template_folder=str(here / "templates"), static_folder=str(here / "static"))
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes

@@ -1,0 +1,148 @@
+"""What an inpainting run does: the search's options (Eq. 2–5), the blend (Eq. 6), and the presets.
+
+A preset is one SearchSettings that carries everything — steps, Adam's rate, where z starts, when
+an image stops, and how G(ẑ) is blended in — so `inpaint(settings="paper")`, `--preset paper`, the
+web page and the demo all mean the same thing by a name. DEFAULT is what every entry point runs
+when no preset is named. This module imports neither torch nor SciPy, so the command line's
+`--help` reads its names and defaults from here rather than from copies.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from numbers import Real
+
+from .errors import InpaintError
+
+PRECISIONS = ("auto", "bf16", "fp32-fast", "fp32")
+"""How the networks run during the search (precision.py): auto = bf16 where the device computes
+bfloat16 natively, else fp32-fast; bf16 and fp32-fast run copies of G and D with BatchNorm folded
+into the convolutions; fp32 runs the networks as given (the plain loop)."""
+
+PRIOR_FORMS = ("paper", "non_saturating")
+"""The prior loss (Eq. 5): "paper" is λ·log(1 − D(G(z))); "non_saturating" is −λ·log D(G(z))."""
+
+STARTS = ("random", "encoder", "auto")
+"""Where the first start of each image's search lies: random (z ~ U[-1, 1], the paper), encoder
+(z = E(y, M), the model's latent encoder) or auto (the encoder when the model has one)."""
+
+BLEND_MODES = ("poisson", "hybrid", "overlay")
+"""How G(ẑ) goes into the hole: poisson (Eq. 6), hybrid (Eq. 6 plus μ‖Δx‖², ours) or overlay (pasted)."""
+
+HYBRID_SMOOTHNESS = 1.0
+"""μ of the hybrid blend, in pixels² at the model's size, chosen on validation faces
+(docs/results/hybrid_blend.md)."""
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Every option of one inpainting run. The field defaults are the paper's setting (PAPER).
+
+    iterations: Adam steps on z at most (paper: 1500).
+    learning_rate, betas: Adam on z (the paper gives none; chosen on validation faces).
+    prior_weight: λ of Eq. 5 (paper: 0.003); 0 switches the prior off.
+    prior_form: one of PRIOR_FORMS (paper: "paper").
+    window: side of Eq. 3's window around each known pixel (paper: 7).
+    restarts: starts per image, the one with the lowest final loss kept (paper: 1).
+    precision: one of PRECISIONS.
+    start: one of STARTS, for the first start of each image; further restarts start at random.
+    screen: draw this many starts per image, score each by one forward pass, and search from the
+        `restarts` best (0: no screen, the paper).
+    patience, tolerance: an image stops once its loss has not fallen by the fraction `tolerance`
+        for `patience` steps (patience 0: never, the paper).
+    blend: one of BLEND_MODES (paper: "poisson").
+    smoothness: μ of the hybrid blend (pixels² at the model's size).
+    """
+
+    iterations: int = 1500
+    learning_rate: float = 0.003
+    betas: tuple[float, float] = (0.9, 0.999)
+    prior_weight: float = 0.003
+    prior_form: str = "paper"
+    window: int = 7
+    restarts: int = 1
+    precision: str = "auto"
+    start: str = "random"
+    screen: int = 0
+    patience: int = 0
+    tolerance: float = 1e-3
+    blend: str = "poisson"
+    smoothness: float = HYBRID_SMOOTHNESS
+
+    def __post_init__(self) -> None:
+        if self.iterations < 0:
+            raise InpaintError(f"iterations must be ≥ 0, got {self.iterations}")
+        if self.restarts < 1:
+            raise InpaintError(f"restarts must be ≥ 1, got {self.restarts}")
+        if not self.learning_rate > 0:
+            raise InpaintError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.prior_weight < 0:
+            raise InpaintError(f"prior_weight must be ≥ 0, got {self.prior_weight}")
+        if self.screen and self.screen < self.restarts:
+            raise InpaintError(f"screen ({self.screen}) must be 0 or at least restarts ({self.restarts})")
+        if self.patience < 0 or not 0 <= self.tolerance < 1:
+            raise InpaintError("patience must be ≥ 0 and tolerance in [0, 1)")
+        for name, allowed in (("prior_form", PRIOR_FORMS), ("precision", PRECISIONS), ("start", STARTS),
+                              ("blend", BLEND_MODES)):
+            if getattr(self, name) not in allowed:
+                raise InpaintError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        check_smoothness(self.smoothness)
+
+    def with_options(self, **options) -> "SearchSettings":
+        """A copy with some options changed, e.g. PAPER.with_options(iterations=300)."""
+        unknown = set(options) - set(self.__dataclass_fields__)
+        if unknown:
+            raise InpaintError(f"unknown option(s): {', '.join(sorted(unknown))}")
+        return replace(self, **options)
+
+
+def check_smoothness(smoothness: object) -> float:
+    """μ of the hybrid blend as a float; anything but a finite number ≥ 0 raises InpaintError."""
+    if isinstance(smoothness, bool) or not isinstance(smoothness, Real) or not 0 <= smoothness < math.inf:
+        raise InpaintError(f"smoothness must be a finite number ≥ 0, got {smoothness!r}")
+    return float(smoothness)
+
+
+PAPER = SearchSettings()
+"""The paper's setting: 1500 Adam steps (rate 0.003, validation's choice for 1500 steps) from one
+random start, λ = 0.003, window 7, Poisson blending (Eq. 6)."""
+
+FAST = PAPER.with_options(
+    iterations=100, start="auto", patience=50, tolerance=1e-3,
+    learning_rate=0.01,  # validation's rate for searches of 300 steps or fewer (docs/results/learning_rate_shipped.md)
+)
+"""The paper's losses and blend, at most 100 Adam steps from the model's latent encoder E(y, M),
+each image stopping once its loss has not fallen by 0.1 % for 50 steps."""
+
+ENHANCED = FAST.with_options(blend="hybrid")
+"""FAST's search, then the hybrid blend (Eq. 6 plus μ‖Δx‖²) instead of Poisson's."""
+
+PRESETS: dict[str, SearchSettings] = {"paper": PAPER, "fast": FAST, "enhanced": ENHANCED}
+"""The named settings of inpaint(settings=NAME) and --preset NAME."""
+
+DEFAULT_PRESET = "enhanced"
+"""The preset every entry point runs when none is named: the best on the validation faces among the
+presets that are fast (docs/results/README.md, "The default")."""
+
+DEFAULT = PRESETS[DEFAULT_PRESET]
+
+WITHOUT_ENCODER = ENHANCED.with_options(start="random", screen=64, iterations=200, patience=0)
+"""The default for a model without a latent encoder: ENHANCED's rate and blend, 200 Adam steps from
+the best of 64 random starts (docs/results/README.md, "The default")."""
+
+
+def default_settings(*, has_encoder: bool) -> SearchSettings:
+    """DEFAULT for a model with a latent encoder, WITHOUT_ENCODER for one without."""
+    return DEFAULT if has_encoder else WITHOUT_ENCODER
+
+
+def resolve_preset(settings: SearchSettings | str | None, *, has_encoder: bool) -> SearchSettings:
+    """A SearchSettings from an instance, a preset name, or None (default_settings)."""
+    if settings is None:
+        return default_settings(has_encoder=has_encoder)
+    if isinstance(settings, SearchSettings):
+        return settings
+    if settings not in PRESETS:
+        raise InpaintError(f"unknown preset {settings!r}; choose one of: {', '.join(PRESETS)}")
+    return PRESETS[settings]
