@@ -40,7 +40,7 @@ def test_the_paper_preset_is_the_paper_setting_to_the_letter():
 
 def test_the_default_is_the_enhanced_preset_and_it_carries_its_blend():
     assert DEFAULT is PRESETS[settings.DEFAULT_PRESET] is ENHANCED
-    assert (DEFAULT.start, DEFAULT.iterations, DEFAULT.blend, DEFAULT.learning_rate) == ("auto", 100, "hybrid", 0.01)
+    assert (DEFAULT.start, DEFAULT.iterations, DEFAULT.blend, DEFAULT.learning_rate) == ("auto", 50, "hybrid", 0.04)
     assert WITHOUT_ENCODER.start == "random" and WITHOUT_ENCODER.blend == DEFAULT.blend
     assert settings.default_settings(has_encoder=True) is DEFAULT
     assert settings.default_settings(has_encoder=False) is WITHOUT_ENCODER
@@ -109,7 +109,7 @@ def test_bad_settings_are_refused_with_one_line(options, message):
 
 def test_describe_names_the_preset_and_what_it_runs():
     text = api.describe(DEFAULT, model_with_encoder())
-    assert text.startswith("preset enhanced: at most 100 Adam steps (lr 0.01) from the latent encoder's z")
+    assert text.startswith("preset enhanced: at most 50 Adam steps (lr 0.04) from the latent encoder's z")
     assert "hybrid (μ = 1) blend" in text
     assert api.describe(WITHOUT_ENCODER, tiny_model()).startswith("the default for a model without a latent encoder")
     assert api.describe(SearchSettings(iterations=3), tiny_model()).startswith("custom settings")
