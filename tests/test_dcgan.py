@@ -10,7 +10,7 @@ def count(module):
 
 
 def test_paper_sizes_match_the_measured_network():
-    # METHOD.md: G 3.58 M parameters, D 2.77 M for the paper's 64×64×3 DCGAN.
+    # The model card (src/seminpaint/weights/README.md): G 3.58 M parameters, D 2.77 M for the paper's 64×64×3 DCGAN.
     assert count(Generator()) == pytest.approx(3.58e6, rel=0.01)
     assert count(Discriminator()) == pytest.approx(2.77e6, rel=0.01)
 
