@@ -323,3 +323,37 @@ def test_serve_runs_the_paper_search_at_the_short_search_rate(tmp_path, monkeypa
         assert main(["serve", "--model", str(tmp_path / "m.safetensors"), "--preset", preset]) == 0
     assert seen == [PAPER.with_options(learning_rate=0.01), FAST]
     assert PAPER.learning_rate == 0.003 and app_module.WebConfig().settings == seen[0]
+
+
+# --- methods that cannot run on an image ------------------------------------------------------------
+
+def test_info_names_what_each_method_needs_and_inpaint_refuses_what_cannot_run(client, monkeypatch):
+    from seminpaint.baselines import patch_match
+    from seminpaint.web import app as app_module
+
+    methods = {m["name"]: m for m in client.get("/api/info").get_json()["methods"]}
+    assert methods["context_encoder"]["size"] == [64, 64]  # the shipped network's size
+    assert "size" not in methods["ours"] and "unavailable" not in methods["mean"]
+    mask = np.zeros((40, 56), dtype=bool)
+    mask[10:20, 10:30] = True
+    response = start(client, "sample-0", mask, method="context_encoder")
+    assert response.status_code == 400
+    assert response.get_json()["error"].startswith("context_encoder fills 64×64 images only; this one is 56×40")
+    square = upload(client, png(photo(64, 64))).get_json()["id"]
+    square_mask = np.zeros((64, 64), dtype=bool)
+    square_mask[20:40, 20:40] = True
+    assert start(client, square, square_mask, method="context_encoder").status_code == 202
+
+    def missing():
+        raise InpaintError("the patchmatch baseline needs PatchMatch: pip install pypatchmatch")
+
+    monkeypatch.setattr(patch_match, "_patchmatch", missing)
+    needs = app_module.method_requirements()
+    assert needs["patchmatch"] == {"unavailable": "the patchmatch baseline needs PatchMatch: pip install pypatchmatch"}
+    assert app_module.method_refusal("patchmatch", (40, 56, 3), needs).endswith("pip install pypatchmatch")
+    assert app_module.method_refusal("mean", (40, 56, 3), needs) is None
+    fresh = create_app(tiny_model(), WebConfig(), samples={"a face": photo()}).test_client()
+    info = {m["name"]: m for m in fresh.get("/api/info").get_json()["methods"]}
+    assert "pip install pypatchmatch" in info["patchmatch"]["unavailable"]
+    refused = start(fresh, "sample-0", mask, method="patchmatch")
+    assert refused.status_code == 400 and "pip install pypatchmatch" in refused.get_json()["error"]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import functools
 import io
 import itertools
 import json
@@ -320,6 +321,40 @@ def decode_mask(text: str, shape: tuple[int, int]) -> np.ndarray:
         raise InpaintError("the mask is not a readable PNG image") from None
 
 
+def method_requirements() -> dict[str, dict]:
+    """What the page's baselines need beyond an image and a mask (for /api/info and /api/inpaint):
+    {"size": [width, height]} for one that fills images of a single size only (context_encoder: its
+    network's, 64×64 for the shipped one), {"unavailable": reason} for one whose optional package or
+    model file is missing (the reason says what to install). A method not listed needs nothing more."""
+    from ..baselines import context_encoder, opencv, patch_match
+
+    needs: dict[str, dict] = {}
+    for name, check in (("patchmatch", patch_match._patchmatch), ("telea", opencv._cv2),
+                        ("navier_stokes", opencv._cv2)):
+        try:
+            check()
+        except InpaintError as error:
+            needs[name] = {"unavailable": str(error)}
+    try:
+        size = context_encoder.load()[0].config.image_size
+        needs["context_encoder"] = {"size": [size, size]}
+    except InpaintError as error:
+        needs["context_encoder"] = {"unavailable": str(error)}
+    return needs
+
+
+def method_refusal(method: str, shape: tuple[int, ...], needs: dict[str, dict]) -> str | None:
+    """Why `method` cannot run on an image of `shape` (H, W[, C]), given method_requirements(); None if it can."""
+    need = needs.get(method, {})
+    if "unavailable" in need:
+        return need["unavailable"]
+    if "size" in need and [shape[1], shape[0]] != list(need["size"]):
+        width, height = need["size"]
+        return (f"{method} fills {width}×{height} images only; this one is {shape[1]}×{shape[0]} "
+                f"(crop or resize it to {width}×{height}, or choose another method)")
+    return None
+
+
 class JobNotFound(Exception):
     """A job id the queue does not know (never was, or forgotten)."""
 
@@ -393,6 +428,7 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
     for name, image in (sample_images() if samples is None else samples).items():
         sample_ids[name] = store.add(image, name="sample-" + str(len(sample_ids)))
     counter = itertools.count(1)
+    needs = functools.cache(method_requirements)  # looked up on first use (loads the Context Encoder once)
     app.extensions["seminpaint"] = {"queue": queue, "store": store, "config": config, "model": model}
     channels, height, width = model.image_shape
 
@@ -423,7 +459,7 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
     @app.get("/api/info")
     def info():
         methods = [{"name": "ours", "label": METHOD_LABELS["ours"]}]
-        methods += [{"name": m, "label": METHOD_LABELS.get(m, m)} for m in WEB_BASELINES]
+        methods += [{"name": m, "label": METHOD_LABELS.get(m, m), **needs().get(m, {})} for m in WEB_BASELINES]
         return jsonify(
             model={"name": model.name, "width": width, "height": height, "channels": channels},
             methods=methods, mask_kinds=list(MASK_KINDS),
@@ -486,6 +522,9 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
             return fail(f"iterations must be between 1 and {config.max_iterations}")
         if not 0 <= seed < 2**63:
             return fail("seed must be a non-negative integer")
+        refusal = method_refusal(method, image.shape, needs())
+        if refusal:
+            return fail(refusal)
         mask = decode_mask(body.get("mask"), image.shape[:2])
         if not mask.any():
             return fail("draw the hole first: the mask has no missing (white) pixel")
