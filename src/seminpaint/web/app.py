@@ -66,7 +66,7 @@ METHOD_LABELS = {
     "ours": "ours — semantic inpainting (GAN latent search + Poisson blend)",
     "mean": "mean colour", "biharmonic": "biharmonic", "tv": "total variation",
     "low_rank": "low rank", "patchmatch": "PatchMatch", "telea": "Telea (OpenCV)",
-    "navier_stokes": "Navier–Stokes (OpenCV)", "context_encoder": "Context Encoder (64×64 images only)",
+    "navier_stokes": "Navier–Stokes (OpenCV)", "context_encoder": "Context Encoder",
 }
 
 
