@@ -291,27 +291,29 @@ def test_pan_tool_and_space_drag_move_the_zoomed_image(page):
 def test_mask_upload_resized_nearest_and_mask_download(page, tmp_path):
     page.pick_sample("photo 128×96")
     rng = np.random.default_rng(1)
-    small = (rng.random((48, 64)) < 0.3).astype(np.uint8) * 255  # half the size, same aspect ratio
-    (tmp_path / "half.png").write_bytes(png(small))
-    page.el("mask-file").send_keys(str(tmp_path / "half.png"))
-    page.wait(lambda: page.body("data-mask-loaded") is not None)
-    expected = np.asarray(Image.fromarray(small).resize((128, 96), Image.Resampling.NEAREST)) > 127
-    assert np.array_equal(page.mask(), expected)
-    assert "resized to 128×96, nearest" in page.el("status").text and page.body("data-undo") == "1"
+    for count, (width, height) in enumerate([(64, 48), (80, 60), (200, 150)], start=1):  # same aspect ratio
+        small = (rng.random((height, width)) < 0.3).astype(np.uint8) * 255
+        (tmp_path / f"mask{width}.png").write_bytes(png(small))
+        page.el("mask-file").send_keys(str(tmp_path / f"mask{width}.png"))
+        page.wait(lambda: page.body("data-undo") == str(count))
+        expected = np.asarray(Image.fromarray(small).resize((128, 96), Image.Resampling.NEAREST)) > 127
+        assert np.array_equal(page.mask(), expected), (width, height)  # as PIL's nearest resize
+        assert f"({width}×{height}, resized to 128×96, nearest)" in page.el("status").text
 
     exact = np.zeros((96, 128, 4), np.uint8)  # the image's size, RGBA: transparent pixels are known
     exact[10:30, 40:90] = (255, 255, 255, 255)
     exact[50:60, 5:25] = (255, 255, 255, 0)
     (tmp_path / "exact.png").write_bytes(png(exact))
     page.el("mask-file").send_keys(str(tmp_path / "exact.png"))
-    page.wait(lambda: page.body("data-mask-loaded") == str(20 * 50))
+    page.wait(lambda: page.body("data-undo") == "4")
+    assert page.body("data-mask-loaded") == str(20 * 50)
     assert np.array_equal(page.mask(), exact[..., 3] * (exact[..., 0] > 127) > 0)
 
     (tmp_path / "square.png").write_bytes(png(np.zeros((100, 100), np.uint8)))
     page.el("mask-file").send_keys(str(tmp_path / "square.png"))
     page.wait(lambda: "aspect ratio" in page.el("status").text)
     assert "100×100 but the image is 128×96" in page.el("status").text
-    assert page.body("data-undo") == "2"  # refused: the mask is as it was
+    assert page.body("data-undo") == "4"  # refused: the mask is as it was
     page.el("undo").click()
     assert np.array_equal(page.mask(), expected)
 
