@@ -305,3 +305,140 @@ def test_serve_on_a_busy_port_fails_with_one_line(tmp_path, capsys):
         assert main(["serve", "--model", str(tmp_path / "m.safetensors"), "--port", str(port)]) == 2
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "cannot listen" in error
+
+
+# --- the page's job actions: cancel, continue; methods that cannot run on an image -----------------
+
+@pytest.fixture
+def long_client():
+    """A server whose jobs may take 100,000 steps: long enough to be cancelled while they run."""
+    app = create_app(tiny_model(), WebConfig(max_iterations=100_000, queue_limit=8), samples={"a face": photo()})
+    return app.test_client()
+
+
+def wait_for(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_cancel_a_running_search_stops_it_at_the_next_step(long_client):
+    mask = np.zeros((40, 56), dtype=bool)
+    mask[10:30, 15:40] = True
+    job = start(long_client, "sample-0", mask, iterations=100_000).get_json()
+    queued = start(long_client, "sample-0", mask, iterations=5).get_json()  # waits behind it
+    wait_for(lambda: long_client.get(f"/api/jobs/{job['job']}").get_json()["step"] > 0)
+    response = long_client.post(f"/api/jobs/{job['job']}/cancel")
+    assert response.status_code == 202 and response.get_json()["state"] == "running"
+    assert response.get_json()["stopping"] is True
+    wait_for(lambda: long_client.get(f"/api/jobs/{job['job']}").get_json()["state"] == "cancelled")
+    stopped = long_client.get(f"/api/jobs/{job['job']}").get_json()
+    assert stopped["message"].startswith("cancelled at step ") and stopped["step"] < 100_000
+    assert long_client.get(f"/api/jobs/{job['job']}/result.png").status_code == 409
+    events = long_client.get(job["events"]).get_data(as_text=True)  # the stream ends with `cancelled`
+    assert events.strip().split("\n\n")[-1].startswith("event: cancelled")
+    assert wait(long_client, queued["job"])["state"] == "done"  # the next job runs
+    again = long_client.post(f"/api/jobs/{job['job']}/cancel")  # cancelling twice is harmless
+    assert again.status_code == 200 and again.get_json()["state"] == "cancelled"
+
+
+def test_cancel_a_finished_or_unknown_job(client):
+    mask = np.zeros((40, 56), dtype=bool)
+    mask[10:20, 10:30] = True
+    done = wait(client, start(client, "sample-0", mask).get_json()["job"])
+    response = client.post(f"/api/jobs/{done['job']}/cancel")
+    assert response.status_code == 409 and "already finished" in response.get_json()["error"]
+    assert client.get(f"/api/jobs/{done['job']}").get_json()["state"] == "done"  # untouched
+    assert client.post("/api/jobs/nope/cancel").status_code == 404
+
+
+def test_cancel_a_queued_job_takes_it_out_of_the_queue():
+    gate, ran = threading.Event(), []
+
+    def run(job, report):
+        ran.append(job.id)
+        gate.wait(5)
+        return b"png"
+
+    queue = JobQueue(run, limit=10, keep=10)
+    make = lambda i: Job(id=str(i), image_id="x", image=np.zeros((2, 2)), mask=np.zeros((2, 2), bool),  # noqa: E731
+                         method="mean", iterations=1, seed=0)
+    jobs = [queue.submit(make(i)) for i in range(4)]
+    wait_for(lambda: jobs[0].state == "running")
+    assert [job.position for job in jobs[1:]] == [1, 2, 3]
+    assert queue.cancel(jobs[1]) == "cancelled"
+    assert jobs[1].message == "cancelled before it started" and [jobs[2].position, jobs[3].position] == [1, 2]
+    assert queue.cancel(jobs[0]) == "running"  # a baseline cannot stop midway: flagged, its result dropped
+    gate.set()
+    wait_for(lambda: queue.completed == 3)
+    assert ran == ["0", "2", "3"]
+    assert [job.state for job in jobs] == ["cancelled", "cancelled", "done", "done"]
+    assert jobs[0].message == "cancelled" and jobs[0].result is None
+
+
+def test_continue_from_a_result_makes_it_the_new_input(client):
+    image = photo(50, 60)
+    image_id = upload(client, png(image)).get_json()["id"]
+    mask = np.zeros((50, 60), dtype=bool)
+    mask[10:30, 20:45] = True
+    done = wait(client, start(client, image_id, mask, method="biharmonic").get_json()["job"])
+    result = client.get(done["result"]).data
+    response = client.post(f"/api/jobs/{done['job']}/continue")
+    assert response.status_code == 200, response.get_json()
+    info = response.get_json()
+    assert (info["width"], info["height"], info["bits"], info["channels"], info["source"]) == (60, 50, 8, 3, done["job"])
+    assert info["id"] != image_id
+    shown = client.get(f"/api/images/{info['id']}.png").data
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(shown))), np.asarray(Image.open(io.BytesIO(result))))
+    second = np.zeros((50, 60), dtype=bool)
+    second[35:45, 5:15] = True  # a further edit of the result keeps the first fill outside the new hole
+    again = wait(client, start(client, info["id"], second, method="mean").get_json()["job"])
+    out = np.asarray(Image.open(io.BytesIO(client.get(again["result"]).data)))
+    assert np.array_equal(out[~second], np.asarray(Image.open(io.BytesIO(result)))[~second])
+    assert client.post("/api/jobs/nope/continue").status_code == 404
+
+
+def test_continue_keeps_sixteen_bits_and_refuses_unfinished_jobs(long_client):
+    deep = photo().astype(np.uint16) * 257 + 3
+    image_id = upload(long_client, png16_bytes(deep)).get_json()["id"]
+    mask = np.zeros((40, 56), dtype=bool)
+    mask[5:25, 5:25] = True
+    done = wait(long_client, start(long_client, image_id, mask, method="mean").get_json()["job"])
+    assert long_client.post(f"/api/jobs/{done['job']}/continue").get_json()["bits"] == 16
+    running = start(long_client, image_id, mask, iterations=100_000).get_json()["job"]
+    response = long_client.post(f"/api/jobs/{running}/continue")
+    assert response.status_code == 409 and "only a finished result" in response.get_json()["error"]
+    long_client.post(f"/api/jobs/{running}/cancel")
+
+
+def test_info_names_what_each_method_needs_and_inpaint_refuses_what_cannot_run(client, monkeypatch):
+    from seminpaint.baselines import patch_match
+    from seminpaint.web import app as app_module
+
+    methods = {m["name"]: m for m in client.get("/api/info").get_json()["methods"]}
+    assert methods["context_encoder"]["size"] == [64, 64]  # the shipped network's size
+    assert "size" not in methods["ours"] and "unavailable" not in methods["mean"]
+    mask = np.zeros((40, 56), dtype=bool)
+    mask[10:20, 10:30] = True
+    response = start(client, "sample-0", mask, method="context_encoder")
+    assert response.status_code == 400
+    assert response.get_json()["error"].startswith("context_encoder fills 64×64 images only; this one is 56×40")
+    square = upload(client, png(photo(64, 64))).get_json()["id"]
+    square_mask = np.zeros((64, 64), dtype=bool)
+    square_mask[20:40, 20:40] = True
+    assert start(client, square, square_mask, method="context_encoder").status_code == 202
+
+    def missing():
+        raise InpaintError("the patchmatch baseline needs PatchMatch: pip install pypatchmatch")
+
+    monkeypatch.setattr(patch_match, "_patchmatch", missing)
+    needs = app_module.method_requirements()
+    assert needs["patchmatch"] == {"unavailable": "the patchmatch baseline needs PatchMatch: pip install pypatchmatch"}
+    assert app_module.method_refusal("patchmatch", (40, 56, 3), needs).endswith("pip install pypatchmatch")
+    assert app_module.method_refusal("mean", (40, 56, 3), needs) is None
+    fresh = create_app(tiny_model(), WebConfig(), samples={"a face": photo()}).test_client()
+    info = {m["name"]: m for m in fresh.get("/api/info").get_json()["methods"]}
+    assert "pip install pypatchmatch" in info["patchmatch"]["unavailable"]
+    refused = start(fresh, "sample-0", mask, method="patchmatch")
+    assert refused.status_code == 400 and "pip install pypatchmatch" in refused.get_json()["error"]

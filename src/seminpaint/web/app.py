@@ -16,6 +16,9 @@ build step). Routes, all JSON unless said otherwise:
                                     as a PNG data URL), done, failed
     GET  /api/jobs/<id>/result.png  the result at the input's size and bit depth (?download=1 to save)
     GET  /api/jobs/<id>/mask.png    the mask that was used
+    POST /api/jobs/<id>/cancel      stop a job: a queued one leaves the queue, a running search stops
+                                    at its next step; either is then reported "cancelled"
+    POST /api/jobs/<id>/continue    the job's result as a new uploaded image → {id, width, height, ...}
 
 Jobs run one at a time on a single worker thread (JobQueue): requests that arrive meanwhile wait,
 and each knows its place in the queue. The model is loaded once, before the server starts. A job
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import functools
 import io
 import itertools
 import json
@@ -62,7 +66,7 @@ METHOD_LABELS = {
     "ours": "ours — semantic inpainting (GAN latent search + Poisson blend)",
     "mean": "mean colour", "biharmonic": "biharmonic", "tv": "total variation",
     "low_rank": "low rank", "patchmatch": "PatchMatch", "telea": "Telea (OpenCV)",
-    "navier_stokes": "Navier–Stokes (OpenCV)", "context_encoder": "Context Encoder (64×64 images only)",
+    "navier_stokes": "Navier–Stokes (OpenCV)", "context_encoder": "Context Encoder",
 }
 
 
@@ -98,7 +102,7 @@ class Job:
     method: str
     iterations: int
     seed: int
-    state: str = "queued"  # queued → running → done | failed
+    state: str = "queued"  # queued → running → done | failed | cancelled (queued → cancelled too)
     position: int = 0      # place in the queue while queued (1 = next)
     step: int = 0
     loss: float | None = None
@@ -108,6 +112,7 @@ class Job:
     created: float = field(default_factory=time.monotonic)
     finished: float | None = None
     version: int = 0
+    cancel: threading.Event = field(default_factory=threading.Event)  # set: stop at the next search step
 
     def snapshot(self) -> dict:
         info = {"job": self.id, "state": self.state, "method": self.method, "iterations": self.iterations,
@@ -119,9 +124,19 @@ class Job:
         if self.state == "done":
             info["result"] = f"/api/jobs/{self.id}/result.png"
             info["seconds"] = round((self.finished or 0) - self.created, 3)
-        if self.state == "failed":
+        if self.state in ("failed", "cancelled"):
             info["message"] = self.message
         return info
+
+    def stop_if_cancelled(self) -> None:
+        """Raise JobCancelled when the job was asked to stop (called by the search at every step)."""
+        if self.cancel.is_set():
+            raise JobCancelled(f"cancelled at step {self.step} of {self.iterations}" if self.method == "ours"
+                               else "cancelled")
+
+
+class JobCancelled(Exception):
+    """A running job was asked to stop (POST /api/jobs/<id>/cancel); the worker marks it cancelled."""
 
 
 class QueueFull(InpaintError):
@@ -185,8 +200,12 @@ class JobQueue:
                     waiting.version += 1
                 self.changed.notify_all()
             try:
+                job.stop_if_cancelled()
                 result = self._run(job, lambda **changes: self.touch(job, **changes))
+                job.stop_if_cancelled()  # a baseline cannot stop midway: its late result is dropped
                 self.touch(job, state="done", result=result, finished=time.monotonic())
+            except JobCancelled as stopped:
+                self.touch(job, state="cancelled", message=str(stopped), finished=time.monotonic())
             except InpaintError as error:
                 self.touch(job, state="failed", message=str(error), finished=time.monotonic())
             except Exception as error:  # noqa: BLE001 - one bad job must not stop the worker
@@ -195,8 +214,26 @@ class JobQueue:
             with self.changed:
                 self.completed += 1
 
+    def cancel(self, job: Job) -> str:
+        """Ask `job` to stop; returns its state afterwards. A queued job leaves the queue at once
+        ("cancelled"); a running one is flagged and its search stops at the next step (the worker then
+        marks it "cancelled"); a finished job is left as it is."""
+        with self.changed:
+            if job.state == "queued":
+                self.waiting.remove(job)
+                job.state, job.position, job.message = "cancelled", 0, "cancelled before it started"
+                job.finished = time.monotonic()
+                job.version += 1
+                for place, waiting in enumerate(self.waiting, start=1):
+                    waiting.position = place
+                    waiting.version += 1
+            elif job.state == "running":
+                job.cancel.set()
+            self.changed.notify_all()
+            return job.state
+
     def _forget_old(self) -> None:
-        finished = [j for j in self.jobs.values() if j.state in ("done", "failed")]
+        finished = [j for j in self.jobs.values() if j.state in ("done", "failed", "cancelled")]
         for job in sorted(finished, key=lambda j: j.created)[:max(0, len(finished) - self.keep)]:
             del self.jobs[job.id]
 
@@ -315,6 +352,40 @@ def decode_mask(text: str, shape: tuple[int, int]) -> np.ndarray:
         raise InpaintError("the mask is not a readable PNG image") from None
 
 
+def method_requirements() -> dict[str, dict]:
+    """What the page's baselines need beyond an image and a mask (for /api/info and /api/inpaint):
+    {"size": [width, height]} for one that fills images of a single size only (context_encoder: its
+    network's, 64×64 for the shipped one), {"unavailable": reason} for one whose optional package or
+    model file is missing (the reason says what to install). A method not listed needs nothing more."""
+    from ..baselines import context_encoder, opencv, patch_match
+
+    needs: dict[str, dict] = {}
+    for name, check in (("patchmatch", patch_match._patchmatch), ("telea", opencv._cv2),
+                        ("navier_stokes", opencv._cv2)):
+        try:
+            check()
+        except InpaintError as error:
+            needs[name] = {"unavailable": str(error)}
+    try:
+        size = context_encoder.load()[0].config.image_size
+        needs["context_encoder"] = {"size": [size, size]}
+    except InpaintError as error:
+        needs["context_encoder"] = {"unavailable": str(error)}
+    return needs
+
+
+def method_refusal(method: str, shape: tuple[int, ...], needs: dict[str, dict]) -> str | None:
+    """Why `method` cannot run on an image of `shape` (H, W[, C]), given method_requirements(); None if it can."""
+    need = needs.get(method, {})
+    if "unavailable" in need:
+        return need["unavailable"]
+    if "size" in need and [shape[1], shape[0]] != list(need["size"]):
+        width, height = need["size"]
+        return (f"{method} fills {width}×{height} images only; this one is {shape[1]}×{shape[0]} "
+                f"(crop or resize it to {width}×{height}, or choose another method)")
+    return None
+
+
 class JobNotFound(Exception):
     """A job id the queue does not know (never was, or forgotten)."""
 
@@ -354,6 +425,8 @@ class Inpainter:
         last = [0.0]
 
         def callback(step: int, z: torch.Tensor) -> None:
+            job.step = step
+            job.stop_if_cancelled()
             if step % every and step != job.iterations:
                 return
             now = time.monotonic()
@@ -390,6 +463,7 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
     for name, image in (sample_images() if samples is None else samples).items():
         sample_ids[name] = store.add(image, name="sample-" + str(len(sample_ids)))
     counter = itertools.count(1)
+    needs = functools.cache(method_requirements)  # looked up on first use (loads the Context Encoder once)
     app.extensions["seminpaint"] = {"queue": queue, "store": store, "config": config, "model": model}
     channels, height, width = model.image_shape
 
@@ -420,7 +494,7 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
     @app.get("/api/info")
     def info():
         methods = [{"name": "ours", "label": METHOD_LABELS["ours"]}]
-        methods += [{"name": m, "label": METHOD_LABELS.get(m, m)} for m in WEB_BASELINES]
+        methods += [{"name": m, "label": METHOD_LABELS.get(m, m), **needs().get(m, {})} for m in WEB_BASELINES]
         return jsonify(
             model={"name": model.name, "width": width, "height": height, "channels": channels},
             methods=methods, mask_kinds=list(MASK_KINDS),
@@ -483,6 +557,9 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
             return fail(f"iterations must be between 1 and {config.max_iterations}")
         if not 0 <= seed < 2**63:
             return fail("seed must be a non-negative integer")
+        refusal = method_refusal(method, image.shape, needs())
+        if refusal:
+            return fail(refusal)
         mask = decode_mask(body.get("mask"), image.shape[:2])
         if not mask.any():
             return fail("draw the hole first: the mask has no missing (white) pixel")
@@ -521,11 +598,12 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
                     continue
                 seen = version
                 info = job.snapshot()
-                kind = {"queued": "queued", "running": "progress", "done": "done", "failed": "failed"}[info["state"]]
+                kind = {"queued": "queued", "running": "progress", "done": "done", "failed": "failed",
+                        "cancelled": "cancelled"}[info["state"]]
                 if kind in ("progress", "done") and job.preview is not None and job.preview is not sent_preview:
                     info["preview"] = sent_preview = job.preview
                 yield f"event: {kind}\ndata: {json.dumps(info)}\n\n"
-                if kind in ("done", "failed"):
+                if kind in ("done", "failed", "cancelled"):
                     return
 
         return Response(stream(), mimetype="text/event-stream",
@@ -546,7 +624,32 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
         job = job_or_404(job_id)
         return Response(png_bytes(np.where(job.mask, np.uint8(255), np.uint8(0))), mimetype="image/png")
 
+    add_job_actions(app, queue, store, config, job_or_404)
     return app
+
+
+def add_job_actions(app: Flask, queue: JobQueue, store: ImageStore, config: WebConfig,
+                    job_or_404: Callable[[str], Job]) -> None:
+    """The page's actions on a job: cancel it, and continue from its result."""
+
+    @app.post("/api/jobs/<job_id>/cancel")
+    def cancel(job_id):
+        job = job_or_404(job_id)
+        state = queue.cancel(job)
+        if state in ("done", "failed"):
+            return jsonify(error=f"the job has already finished ({state})", state=state), 409
+        return jsonify(job=job.id, state=state, stopping=state == "running"), 202 if state == "running" else 200
+
+    @app.post("/api/jobs/<job_id>/continue")
+    def continue_from(job_id):
+        job = job_or_404(job_id)
+        if job.state != "done":
+            return jsonify(error=f"the job is {job.state}: only a finished result can be edited further"), 409
+        image = decode_upload(job.result, max_pixels=config.max_pixels)  # as if it were uploaded: 16-bit kept
+        image_id = store.add(image)
+        return jsonify(id=image_id, width=image.shape[1], height=image.shape[0],
+                       bits=16 if image.dtype == np.uint16 else 8,
+                       channels=1 if image.ndim == 2 else image.shape[2], source=job.id)
 
 
 def serve(model: GenerativeModel, config: WebConfig | None = None, *, host: str = "127.0.0.1", port: int = 8000,
