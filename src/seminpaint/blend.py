@@ -37,9 +37,8 @@ def poisson_blend(image: np.ndarray, fill: np.ndarray, mask: np.ndarray) -> np.n
         |N_p| x_p − Σ_{q ∈ N_p ∩ hole} x_q = Σ_{q ∈ N_p} (fill_p − fill_q) + Σ_{q ∈ N_p ∩ known} image_q,
     Dirichlet values on the known pixels and Neumann at the image border (a neighbour outside
     the image contributes nothing), so a hole touching the border (the half mask) is fine. The
-    matrix is factorised once (sparse LU) and all channels are solved with it: exact, no iterations.
-    Measured on the busy 2-core development CPU, 64×64×3 (median of 50): 32×32 centre hole
-    2–3 ms; pattern 1.5 ms; half 8 ms; 80% random pixels 10 ms.
+    matrix is factorised once (sparse LU) and all channels are solved with it: exact, no iterations
+    (milliseconds at 64×64: benchmarks/blend_speed.py).
 
     The system is singular only for a hole component with no known neighbour; since the pixel
     grid is connected, that happens only when every pixel is missing, which check_mask rejects

@@ -311,7 +311,7 @@ def check_methods(methods: Iterable[str] | str) -> tuple[str, ...]:
 
 def model_fingerprint(model) -> str:
     """sha256 of G's, D's and the latent encoder's weights (a GenerativeModel): which model made a
-    set of predictions (the same as before encoders existed, for a model without one)."""
+    set of predictions (for a model without an encoder, the digest of G and D alone)."""
     return weights_digest(model.generator, model.discriminator, model.encoder)
 
 

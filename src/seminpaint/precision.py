@@ -8,8 +8,8 @@
   native bfloat16.
 - "bf16": the same faster forms in bfloat16 autocast, channels_last (oneDNN's fastest layout).
   Fast only where the hardware computes bfloat16: on a CPU without AVX-512 BF16 or AMX (an AVX2
-  CPU such as AMD's Zen 3) oneDNN emulates it, and the search ran about 30× slower than in
-  float32 (2026-12-02, docs/results/README.md).
+  CPU such as AMD's Zen 3) oneDNN emulates it, many times slower than float32
+  (docs/results/README.md, "How fast").
 - "auto" (the default everywhere): "bf16" where the device computes bfloat16 natively, else
   "fp32-fast".
 """
