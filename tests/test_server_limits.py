@@ -16,6 +16,7 @@ import io
 import json
 import os
 import re
+import select
 import socket
 import subprocess
 import sys
@@ -285,6 +286,17 @@ class Live:
         self.server.server_close()
 
 
+def waiting_answer(connection: socket.socket) -> bytes | None:
+    """What the server has sent on `connection` so far without waiting: None when nothing yet, b"" when
+    it has closed the connection (or reset it)."""
+    if not select.select([connection], [], [], 0)[0]:
+        return None
+    try:
+        return connection.recv(65536)
+    except OSError:
+        return b""
+
+
 def read_all(connection: socket.socket) -> bytes:
     chunks = []
     while True:
@@ -339,12 +351,10 @@ def test_a_half_sent_request_is_cut_off_at_its_header_deadline(live):
         while time.monotonic() - began < 5:  # a byte every 0.1 s: each would reset an idle timeout
             try:
                 connection.sendall(b"X")
-                if connection.recv(1, socket.MSG_DONTWAIT) == b"":
-                    closed = True
-                    break
-            except BlockingIOError:
-                pass
             except OSError:
+                closed = True
+                break
+            if waiting_answer(connection) == b"":
                 closed = True
                 break
             time.sleep(0.1)
@@ -579,3 +589,260 @@ def test_network_sizes_are_counted_exactly_without_building(config):
 
 def test_an_intact_context_encoder_still_loads(tmp_path):
     assert isinstance(load_context_encoder(tiny_context_encoder(tmp_path / "ce.safetensors")), ContextEncoder)
+
+
+# --- the bounded load test (slow: a server process, about 30 s) -----------------------------------
+
+LOAD_SLOW_CLIENTS = 40   # connections that send half a request, then a byte a second
+LOAD_BURST = 50          # inpainting requests at once (the queue takes 32)
+LOAD_MASKS = 8           # preset masks of the largest size at once (pattern, random pixels)
+LOAD_OVERSIZED = 4       # mask requests over the pixel limit (8192 × 8192)
+LOAD_READS = 10          # page, info, script reads at once
+LOAD_TIME_LIMIT = 90.0   # seconds for the whole test
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS, VmHWM (peak resident memory) in KiB and Threads of a process, from /proc (Linux)."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM", "Threads"):
+            values[key] = int(rest.split()[0])
+    return values
+
+
+class ServerProcess:
+    """`python -m seminpaint.cli serve --port 0` (this checkout's src, the tiny model) on 127.0.0.1."""
+
+    def __init__(self, folder: Path):
+        model = tiny_model()
+        checkpoint = folder / "tiny.safetensors"
+        save_checkpoint(checkpoint, TINY, model.generator, model.discriminator)
+        source = str(Path(__file__).resolve().parents[1] / "src")
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "PYTHONPATH": os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])])}
+        self.log = open(folder / "server.log", "w+")
+        self.process = subprocess.Popen([sys.executable, "-m", "seminpaint.cli", "serve", "--model", str(checkpoint),
+                                         "--port", "0", "--iterations", "20"],
+                                        stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
+        line = []
+        reader = threading.Thread(target=lambda: line.append(self.process.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(90)
+        if not line or "serving on http://127.0.0.1:" not in line[0]:
+            self.stop()
+            raise RuntimeError(f"the server did not start: {line!r}")
+        self.port = int(line[0].split("127.0.0.1:")[1].split("/")[0])
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+                timeout: float = 30.0) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.log.close()
+
+
+def why_503(data: bytes) -> str:
+    message = json.loads(data).get("error", "")
+    if "connections are open" in message:
+        return "503 connection cap"
+    if "requests are waiting" in message or "MiB of images" in message:
+        return "503 queue full"
+    return "503 busy (pixels)" if "decoding or drawing" in message else "503 other"
+
+
+def run_load(server: ServerProcess, *, slow_clients: int, burst: int, masks: int, oversized: int, reads: int,
+             deadline: float) -> dict:
+    """One bounded round: slow clients first, then everything else released at once by a barrier.
+    Every request is recorded as answered (its status, 503s by reason) or lost (no HTTP answer)."""
+    sample_mask = np.zeros((160, 160), np.uint8)
+    sample_mask[40:100, 50:110] = 255
+    body = json.dumps({"image": "sample-1", "mask": "data:image/png;base64," + base64.b64encode(png(sample_mask)).decode(),
+                       "method": "ours", "iterations": 20}).encode()
+    results, lock = [], threading.Lock()
+    gate = threading.Barrier(burst + masks + oversized + reads + 1)
+    slow_connected = threading.Barrier(slow_clients + 1) if slow_clients else None
+
+    def record(kind, **entry):
+        with lock:
+            results.append({"kind": kind, **entry})
+
+    def slow_client():
+        began = time.monotonic()
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as connection:
+                connection.sendall(f"GET /api/info HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nX-Slow: ".encode())
+                slow_connected.wait(30)
+                while time.monotonic() < deadline:
+                    time.sleep(1.0)
+                    try:
+                        connection.sendall(b"x")
+                        answer = waiting_answer(connection)
+                    except OSError:
+                        answer = b""
+                    if answer is None:
+                        continue
+                    if answer.startswith(b"HTTP/1.1 503"):
+                        record("slow", outcome="503 connection cap", seconds=time.monotonic() - began)
+                        return
+                    if not answer:
+                        record("slow", outcome="cut off", seconds=time.monotonic() - began)
+                        return
+                record("slow", outcome="still open at the time limit", seconds=time.monotonic() - began)
+        except (OSError, threading.BrokenBarrierError) as error:
+            record("slow", outcome=f"lost: {type(error).__name__}", seconds=time.monotonic() - began)
+
+    def answered(kind, method, path, data=None, headers=None, **extra):
+        began = time.monotonic()
+        try:
+            status, reply = server.request(method, path, data, headers)
+        except (OSError, http.client.HTTPException) as error:
+            record(kind, outcome="lost", error=f"{type(error).__name__}: {error}", seconds=time.monotonic() - began)
+            return None, None
+        outcome = why_503(reply) if status == 503 else str(status)
+        record(kind, outcome=outcome, seconds=time.monotonic() - began, **extra)
+        return status, reply
+
+    def inpaint_client():
+        gate.wait(30)
+        status, reply = answered("inpaint", "POST", "/api/inpaint", body, {"Content-Type": "application/json"})
+        if status != 202:
+            return
+        job = json.loads(reply)["job"]
+        state = "queued"
+        while state not in ("done", "failed") and time.monotonic() < deadline:
+            try:
+                status, reply = server.request("GET", f"/api/jobs/{job}")
+                if status == 200:
+                    state = json.loads(reply)["state"]
+            except (OSError, http.client.HTTPException):
+                pass
+            time.sleep(0.2)
+        record("job", outcome=state)
+
+    def mask_client(index):
+        gate.wait(30)
+        kind = ("pattern", "random_pixels")[index % 2]
+        status, reply = answered("mask", "GET", f"/api/mask?kind={kind}&width=4096&height=4096&seed={index}")
+        if status == 200:
+            assert Image.open(io.BytesIO(reply)).size == (4096, 4096)
+
+    def oversized_client(index):
+        gate.wait(30)
+        answered("oversized mask", "GET", f"/api/mask?kind=pattern&width=8192&height=8192&seed={index}")
+
+    def read_client(index):
+        gate.wait(30)
+        answered("read", "GET", ["/", "/api/info", "/static/app.js"][index % 3])
+
+    threads = [threading.Thread(target=slow_client) for _ in range(slow_clients)]
+    for thread in threads:
+        thread.start()
+    if slow_connected:
+        slow_connected.wait(30)
+    time.sleep(0.5)
+    others = [threading.Thread(target=inpaint_client) for _ in range(burst)]
+    others += [threading.Thread(target=mask_client, args=(i,)) for i in range(masks)]
+    others += [threading.Thread(target=oversized_client, args=(i,)) for i in range(oversized)]
+    others += [threading.Thread(target=read_client, args=(i,)) for i in range(reads)]
+    for thread in others:
+        thread.start()
+    began = time.monotonic()
+    gate.wait(30)
+    for thread in threads + others:
+        thread.join(max(0.0, deadline - time.monotonic()) + 10)
+    outcomes = {}
+    for entry in results:
+        if entry["kind"] != "job":
+            key = f"{entry['kind']}: {entry['outcome']}"
+            outcomes[key] = outcomes.get(key, 0) + 1
+    sent = [entry for entry in results if entry["kind"] not in ("job", "slow")]
+    cut = sorted(entry["seconds"] for entry in results if entry["kind"] == "slow" and entry["outcome"] == "cut off")
+    masks_done = sorted(entry["seconds"] for entry in results if entry["kind"] == "mask" and entry["outcome"] == "200")
+    return {
+        "requests": len(sent), "answered": sum(entry["outcome"] != "lost" for entry in sent),
+        "lost": sum(entry["outcome"] == "lost" for entry in sent),
+        "refused_503": sum(entry["outcome"].startswith("503") for entry in sent),
+        "outcomes": dict(sorted(outcomes.items())),
+        "jobs_done": sum(entry["kind"] == "job" and entry["outcome"] == "done" for entry in results),
+        "slow_clients": slow_clients, "slow_cut_off": len(cut),
+        "slow_cut_off_after_s": [round(cut[0], 1), round(cut[-1], 1)] if cut else None,
+        "largest_masks_s_median_max": [round(masks_done[len(masks_done) // 2], 2), round(masks_done[-1], 2)]
+        if masks_done else None,
+        "seconds": round(time.monotonic() - began, 1),
+        "errors": [entry["error"] for entry in results if entry.get("outcome") == "lost"][:5],
+    }
+
+
+@pytest.mark.slow
+def test_bounded_load_burst_slow_clients_and_largest_masks(tmp_path):
+    """A live server (defaults: 64 connections, headers within 10 s, queue 32, 2 pixel workers) on
+    127.0.0.1: round 1, 40 slow clients hold connections while 50 inpaintings, 8 masks of 4096 × 4096,
+    4 of 8192 × 8192 and 10 reads arrive at once; round 2, the burst of 50 alone. Every request is
+    answered (none lost), the slow clients are cut off at their deadline, memory and threads stay
+    bounded, and the server answers afterwards."""
+    server = ServerProcess(tmp_path)
+    peak, stop = {"Threads": 0, "VmRSS": 0}, threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            try:
+                status = proc_status(server.process.pid)
+            except OSError:
+                return
+            for key in peak:
+                peak[key] = max(peak[key], status[key])
+            time.sleep(0.05)
+
+    try:
+        time.sleep(0.5)
+        start = proc_status(server.process.pid)
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        deadline = time.monotonic() + LOAD_TIME_LIMIT
+        first = run_load(server, slow_clients=LOAD_SLOW_CLIENTS, burst=LOAD_BURST, masks=LOAD_MASKS,
+                         oversized=LOAD_OVERSIZED, reads=LOAD_READS, deadline=deadline)
+        while server.request("GET", "/api/info")[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        idle = proc_status(server.process.pid)
+        second = run_load(server, slow_clients=0, burst=LOAD_BURST, masks=0, oversized=0, reads=0, deadline=deadline)
+        stop.set()
+        watcher.join(5)
+        end = proc_status(server.process.pid)
+        report = {
+            "round 1: slow clients + burst + largest masks": first, "round 2: burst of 50 alone": second,
+            "server_rss_mib": {"start": round(start["VmRSS"] / 1024), "peak": round(end["VmHWM"] / 1024),
+                               "end": round(end["VmRSS"] / 1024)},
+            "server_threads": {"start": start["Threads"], "peak": peak["Threads"], "after round 1": idle["Threads"],
+                               "end": end["Threads"]},
+            "server_alive": server.process.poll() is None,
+        }
+        print("\nload test:", json.dumps(report, indent=1))
+        if os.environ.get("SEMINPAINT_LOAD_REPORT"):
+            Path(os.environ["SEMINPAINT_LOAD_REPORT"]).write_text(json.dumps(report, indent=2))
+        for round_ in (first, second):
+            assert round_["lost"] == 0 and round_["answered"] == round_["requests"], round_["errors"]
+        assert first["slow_cut_off"] == LOAD_SLOW_CLIENTS and first["slow_cut_off_after_s"][1] < 10 + 5
+        outcomes = first["outcomes"]
+        assert outcomes.get("oversized mask: 400", 0) + outcomes.get("oversized mask: 503 connection cap", 0) == LOAD_OVERSIZED
+        assert outcomes.get("mask: 200", 0) >= 1 and outcomes.get("inpaint: 202", 0) >= 1
+        assert second["outcomes"].get("inpaint: 503 queue full", 0) >= 1  # beyond the queue: refused, not lost
+        assert peak["Threads"] <= 64 + 8  # the connection cap, the worker, the accept loop, torch's
+        assert end["VmHWM"] - start["VmRSS"] < 1024 * 1024  # KiB: the peak stays within 1 GiB of the start
+        assert report["server_alive"] and server.request("GET", "/api/info")[0] == 200
+    finally:
+        stop.set()
+        server.stop()
