@@ -20,7 +20,6 @@ import select
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import tracemalloc
@@ -324,7 +323,7 @@ def parse(answer: bytes) -> tuple[int, dict | None]:
 
 
 @pytest.fixture
-def live(request):
+def live():
     servers = []
 
     def start(**options):

@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 from .dcgan import (
-    MAX_FEATURES, DCGANConfig, check_image, check_network_size, check_whole, discriminator_trunk, trunk_size, upsamplings,
+    MAX_FEATURES, DCGANConfig, check_image, check_network_size, check_whole, discriminator_trunk, trunk_size,
+    upsamplings,
 )
 from .errors import InpaintError
 

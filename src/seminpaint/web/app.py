@@ -340,8 +340,9 @@ class JobQueue:
             if self.max_bytes is not None and job.image is not None:
                 held = {id(j.image): j.image.nbytes for j in self.waiting if j.image is not None}
                 if id(job.image) not in held and sum(held.values()) + job.image.nbytes > self.max_bytes:
-                    raise QueueFull(f"the server is busy: the waiting requests hold {sum(held.values()) / 2**20:,.0f} MiB "
-                                    "of images; try again soon")
+                    waiting_mib = sum(held.values()) / 2**20
+                    raise QueueFull(f"the server is busy: the waiting requests hold {waiting_mib:,.0f} MiB of images; "
+                                    "try again soon")
             self.jobs[job.id] = job
             self.waiting.append(job)
             job.position = len(self.waiting)
