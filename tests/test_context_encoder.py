@@ -152,7 +152,7 @@ def test_bad_configs_and_training_inputs(tmp_path):
         ContextEncoderConfig(image_size=12)
     with pytest.raises(InpaintError, match="channels must be 1 or 3"):
         ContextEncoderConfig(channels=2)
-    with pytest.raises(InpaintError, match="bottleneck must be positive"):
+    with pytest.raises(InpaintError, match="bottleneck must be a whole number from 1 to 8192, got 0"):
         ContextEncoderConfig(bottleneck=0)
     with pytest.raises(InpaintError, match="at least 2 images"):
         ContextEncoderTrainConfig(batch_size=1)

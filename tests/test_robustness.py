@@ -1,6 +1,7 @@
 """Property-based robustness: random and malformed inputs to the public API, the CLI, the checkpoint
 reader and the web app each either work or fail with the project's own clear error (InpaintError;
-for the CLI exit status 2 and one line on stderr; for the web app a JSON error under status 500).
+for the CLI exit status 2 and one line on stderr; for the web app a JSON error under status 500,
+raw bodies and query strings as sent included).
 
 Every case tried is counted (CASES); the last test prints the counts, and writes them as JSON to
 $SEMINPAINT_ROBUSTNESS_REPORT when that is set (docs/robustness.md quotes them).
@@ -414,6 +415,47 @@ def test_web_inpaint_requests_answer_json_never_500(web, body):
     count("web: /api/inpaint with random JSON", f"HTTP {response.status_code}")
 
 
+NUMBER_TEXT = st.one_of(st.integers(-(2**70), 2**70).map(str), st.sampled_from(
+    ["1e400", "-1e400", "1E+308", "5.0", "0.5", "NaN", "Infinity", "-Infinity", "1" + "0" * 30, "9" * 5000,
+     "true", "null", '"5"', "[5]", "{}", "-0", "0e0", "00", "+1", "0x10"]))
+NESTING = st.builds(lambda depth, kind: kind[0] * depth + "1" + kind[1] * depth,
+                    st.sampled_from([1, 2, 50, 999, 1000, 5000, 100_000]),
+                    st.sampled_from([("[", "]"), ('{"a": ', "}")]))
+
+
+@FUZZ
+@given(body=st.one_of(
+    st.binary(max_size=200),
+    st.builds(lambda iterations, seed, extra: ('{"image": "sample-0", "mask": "%s", "method": "mean", "iterations": %s, '
+                                               '"seed": %s%s}' % (MASK_VALUES[0], iterations, seed, extra)).encode(),
+              NUMBER_TEXT, NUMBER_TEXT, st.sampled_from(["", ', "x": 1', ', "x": [1]']) | NESTING.map(lambda n: ', "x": ' + n)),
+    NESTING.map(str.encode)))
+def test_web_inpaint_raw_bodies_answer_json_never_500(web, body):
+    """Bytes as sent, not through json.dumps: numbers Python's json reads as inf or NaN, integers of
+    thousands of digits, nesting past the parser's recursion limit, bytes that are not UTF-8."""
+    response = web.post("/api/inpaint", data=body, content_type="application/json")
+    assert response.status_code in (202, 400, 404, 413, 503), (body[:200], response.status_code, response.get_json())
+    assert response.get_json() is not None
+    count("web: /api/inpaint with raw bodies", f"HTTP {response.status_code}")
+
+
+QUERY_VALUE = st.one_of(st.integers(-5, 300).map(str), NUMBER_TEXT, st.text(max_size=6))
+
+
+@FUZZ
+@given(kind=st.sampled_from(["center", "pattern", "random_pixels", "random", "half", "nope", ""]),
+       width=QUERY_VALUE, height=QUERY_VALUE, seed=st.one_of(st.none(), QUERY_VALUE))
+def test_web_mask_queries_answer_never_500(web, kind, width, height, seed):
+    query = {"kind": kind, "width": width, "height": height, **({} if seed is None else {"seed": seed})}
+    response = web.get("/api/mask", query_string=query)
+    assert response.status_code in (200, 400), (query, response.status_code, response.get_json())
+    if response.status_code == 200:
+        assert Image.open(io.BytesIO(response.data)).size == (int(width), int(height))
+    else:
+        assert response.get_json()["error"]
+    count("web: /api/mask with random queries", f"HTTP {response.status_code}")
+
+
 def test_zz_report_how_many_cases_were_tried():
     totals = collections.Counter()
     for (name, _), number in CASES.items():
@@ -427,5 +469,5 @@ def test_zz_report_how_many_cases_were_tried():
     if os.environ.get("SEMINPAINT_ROBUSTNESS_REPORT"):
         report = {name: {outcome: n for (test, outcome), n in CASES.items() if test == name} for name in totals}
         Path(os.environ["SEMINPAINT_ROBUSTNESS_REPORT"]).write_text(json.dumps({**report, "total": total}, indent=2))
-    if len(totals) == 8:  # the whole module ran (not a -k selection)
-        assert total >= 8 * min(EXAMPLES, 30)
+    if len(totals) == 10:  # the whole module ran (not a -k selection)
+        assert total >= 10 * min(EXAMPLES, 30)

@@ -209,22 +209,60 @@ def read_checkpoint(path: str | Path, *, format: str = FORMAT, config_class: typ
     if DIGEST_KEY in metadata and content_digest(tensors, metadata) != metadata[DIGEST_KEY]:
         raise InpaintError(f"checkpoint {path} was changed after it was written (its SHA-256 content digest "
                            "does not match): refusing it; use an intact copy")
-    try:
+    try:  # each configuration checks its limits (dcgan.MAX_*) as it is made, before any network is built
         config = config_class.from_dict(json.loads(metadata["config"]))
         training = json.loads(metadata.get("training", "{}"))
         encoder_config = EncoderConfig.from_dict(json.loads(metadata["encoder"])) if "encoder" in metadata else None
-    except (json.JSONDecodeError, TypeError) as error:
-        raise InpaintError(f"checkpoint {path} has a corrupt configuration ({error})") from None
+    except InpaintError as error:
+        raise InpaintError(f"checkpoint {path} has a configuration this package will not build: {error}") from None
+    except (json.JSONDecodeError, TypeError, RecursionError) as error:
+        raise InpaintError(f"checkpoint {path} has a corrupt configuration ({type(error).__name__}: "
+                           f"{str(error).splitlines()[0][:100]})") from None
     return Checkpoint(config=config, tensors=tensors, training=training, encoder_config=encoder_config)
 
 
+def shape_text(shape) -> str:
+    """A tensor shape as messages write it: 8×64×4×4, or "a scalar"."""
+    return "×".join(str(side) for side in shape) if len(shape) else "a scalar"
+
+
+def weight_mismatches(network: nn.Module, state: dict[str, torch.Tensor], prefix: str) -> list[str]:
+    """What keeps `state` (a file's "<prefix>.*" tensors, prefix removed) from loading into `network`,
+    one phrase per tensor naming it and both shapes (the file's, the network's): wrong shapes first,
+    then a floating-point tensor stored as another dtype, then missing and unexpected tensors."""
+    expected = network.state_dict()
+    kind = type(network).__name__
+    wrong, dtypes = [], []
+    for name, tensor in expected.items():
+        found = state.get(name)
+        if found is None:
+            continue
+        if tuple(found.shape) != tuple(tensor.shape):
+            wrong.append(f"tensor {prefix}.{name} is {shape_text(found.shape)} in the file, but the {kind} "
+                         f"built from its configuration needs {shape_text(tensor.shape)}")
+        elif tensor.is_floating_point() != found.is_floating_point() or found.is_complex():
+            dtypes.append(f"tensor {prefix}.{name} is {str(found.dtype).removeprefix('torch.')} in the file, but the "
+                          f"{kind} needs {str(tensor.dtype).removeprefix('torch.')} (shape {shape_text(tensor.shape)})")
+    missing = [f"tensor {prefix}.{name} ({shape_text(tensor.shape)}, needed by the {kind}) is not in the file"
+               for name, tensor in expected.items() if name not in state]
+    unexpected = [f"tensor {prefix}.{name} ({shape_text(tensor.shape)}) in the file is not part of the {kind}"
+                  for name, tensor in state.items() if name not in expected]
+    return wrong + dtypes + missing + unexpected
+
+
 def load_weights(network: nn.Module, checkpoint: Checkpoint, prefix: str) -> nn.Module:
-    """Put the checkpoint's "<prefix>.*" tensors into `network` as float32 and return it;
-    mismatching tensors raise InpaintError."""
-    state = {k: v.float() if v.is_floating_point() else v for k, v in checkpoint.state_dict(prefix).items()}
+    """Put the checkpoint's "<prefix>.*" tensors into `network` as float32 and return it. Tensors that
+    do not fit raise InpaintError naming the first of them and both shapes (the file's and the
+    network's), and how many more there are."""
+    state = checkpoint.state_dict(prefix)
+    problems = weight_mismatches(network, state, prefix)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise InpaintError(f"checkpoint weights do not fit its configuration: {problems[0]}{more}")
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         network.load_state_dict(state)
-    except RuntimeError as error:
+    except RuntimeError as error:  # anything weight_mismatches does not know of
         first_line = str(error).strip().splitlines()[0]
         raise InpaintError(f"checkpoint weights do not fit its configuration: {first_line}") from None
     return network

@@ -727,6 +727,9 @@ def add_serve(subparsers) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="also answer requests whose Host header is NAME (or NAME:port); repeatable. "
+                             "By default only the addresses it listens on (127.0.0.1, localhost, [::1], --host)")
     parser.add_argument("--max-upload-mb", type=float, default=20.0, help="largest upload in MiB (default 20)")
     parser.add_argument("--max-pixels", type=int, default=4096 * 4096, help="largest image in pixels")
     parser.add_argument("--queue-limit", type=int, default=32, help="requests that may wait (more are refused)")
@@ -754,7 +757,8 @@ def run_serve(args) -> None:
     config = WebConfig(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
                        queue_limit=args.queue_limit, max_iterations=args.max_iterations,
                        default_iterations=iterations, settings=settings)
-    serve(model, config, host=args.host, port=args.port, announce=lambda line: print(line, flush=True))
+    serve(model, config, host=args.host, port=args.port, allow_hosts=args.allow_host,
+          announce=lambda line: print(line, flush=True))
 
 
 def build_parser() -> argparse.ArgumentParser:

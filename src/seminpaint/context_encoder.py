@@ -48,7 +48,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import CONTEXT_ENCODER_FORMAT, load_weights, read_checkpoint, write_checkpoint
-from .dcgan import DCGANConfig, Discriminator, Generator, discriminator_trunk, init_weights
+from .dcgan import (
+    MAX_FEATURES, MAX_LATENT_DIM, DCGANConfig, Discriminator, Generator, check_network_size, check_whole,
+    discriminator_trunk, generator_size, init_weights, trunk_size,
+)
 from .errors import InpaintError
 from .figures import labelled_grid, show_hole
 from .images import from_tensor, save_image, to_tensor
@@ -69,6 +72,9 @@ class ContextEncoderConfig:
     features: width of the layers nearest the image (doubling at every halving, as in the DCGAN).
     bottleneck: channels of the 1×1 code between encoder and decoder (Pathak's 4000 for 128×128
     crops; 512 here, the DCGAN's widest layer at 64×64).
+    Limits (dcgan.py): image_size up to MAX_IMAGE_SIZE, features up to MAX_FEATURES, bottleneck up to
+    MAX_LATENT_DIM, at most MAX_PARAMETERS parameters in the network; all checked here, before any
+    network is built (InpaintError).
     """
 
     image_size: int = 64
@@ -77,11 +83,10 @@ class ContextEncoderConfig:
     bottleneck: int = 512
 
     def __post_init__(self) -> None:
-        if self.features < 1:
-            raise InpaintError(f"features must be positive, got {self.features}")
-        if self.bottleneck < 1:
-            raise InpaintError(f"bottleneck must be positive, got {self.bottleneck}")
-        _ = self.dcgan  # building it checks image_size and channels
+        check_whole("features", self.features, 1, MAX_FEATURES)
+        check_whole("bottleneck", self.bottleneck, 1, MAX_LATENT_DIM)
+        _ = self.dcgan  # building it checks image_size and channels, and the decoder's and D's sizes
+        check_network_size("the context encoder", context_encoder_size(self))
 
     @property
     def dcgan(self) -> DCGANConfig:
@@ -94,8 +99,17 @@ class ContextEncoderConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "ContextEncoderConfig":
+        if not isinstance(values, dict):
+            raise InpaintError(f"the configuration must be a JSON object, got {type(values).__name__}")
         known = {field: values[field] for field in cls.__dataclass_fields__ if field in values}
         return cls(**known)
+
+
+def context_encoder_size(config: ContextEncoderConfig) -> int:
+    """Parameters and buffers of ContextEncoder(config), counted from the numbers alone (nothing is built)."""
+    trunk, width = trunk_size(config.channels + 1, config.features, config.dcgan.upsamplings)
+    bottleneck = width * config.bottleneck * 16 + 4 * config.bottleneck + 1  # conv; BN
+    return trunk + bottleneck + generator_size(config.dcgan)
 
 
 def mask_channel(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -9,20 +9,89 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from numbers import Integral
 
 import torch
 from torch import nn
 
 from .errors import InpaintError
 
+MAX_IMAGE_SIZE = 256
+MAX_LATENT_DIM = 8192
+MAX_FEATURES = 1024
+MAX_PARAMETERS = 100_000_000
+"""Limits of every network configuration (DCGANConfig, encoder.EncoderConfig,
+context_encoder.ContextEncoderConfig), checked when the configuration is made: before any network
+is built, so that a checkpoint's header cannot make the loader allocate what it likes. Sides up to
+MAX_IMAGE_SIZE, latent (and bottleneck) sizes up to MAX_LATENT_DIM, widths up to MAX_FEATURES, and
+at most MAX_PARAMETERS parameters and buffers in each network (400 MB in float32; the paper's
+64×64 G has 3.6 M, D 2.8 M)."""
+
+
+def check_whole(name: str, value, low: int, high: int) -> None:
+    """value must be an integer (not a bool) in [low, high]; else InpaintError naming it."""
+    if not isinstance(value, Integral) or isinstance(value, bool) or not low <= value <= high:
+        raise InpaintError(f"{name} must be a whole number from {low} to {high}, got {value!r:.40}")
+
+
+def check_image(image_size, channels, latent_dim) -> None:
+    """image_size a power of two from 8 to MAX_IMAGE_SIZE, channels 1 or 3, latent_dim from 1 to
+    MAX_LATENT_DIM, all integers (not bools); else InpaintError naming the first that is not."""
+    if (not isinstance(image_size, Integral) or isinstance(image_size, bool) or not 8 <= image_size <= MAX_IMAGE_SIZE
+            or image_size & (image_size - 1)):
+        raise InpaintError(f"image_size must be a power of two from 8 to {MAX_IMAGE_SIZE}, got {image_size!r:.40}")
+    if not isinstance(channels, Integral) or isinstance(channels, bool) or channels not in (1, 3):
+        raise InpaintError(f"channels must be 1 or 3, got {channels!r:.40}")
+    check_whole("latent_dim", latent_dim, 1, MAX_LATENT_DIM)
+
+
+def upsamplings(image_size: int) -> int:
+    """Stride-2 layers between 4×4 and image_size (3 for 64×64, 2 for 32×32)."""
+    return int(math.log2(image_size)) - 3
+
+
+def check_network_size(what: str, size: int) -> None:
+    """InpaintError when a network of `size` parameters and buffers (elements) is over MAX_PARAMETERS."""
+    if size > MAX_PARAMETERS:
+        raise InpaintError(f"{what} would have {size:,} parameters, more than the {MAX_PARAMETERS:,} "
+                           "a network may have here")
+
+
+def trunk_size(in_channels: int, features: int, downsamplings: int) -> tuple[int, int]:
+    """(parameters and buffers, output width) of discriminator_trunk(in_channels, features,
+    downsamplings), counted from the numbers alone (nothing is built)."""
+    width, size = features, in_channels * features * 16
+    for _ in range(downsamplings):
+        size += width * (2 * width) * 16 + 4 * (2 * width) + 1  # conv; BN weight, bias, running mean, var, count
+        width *= 2
+    return size, width
+
+
+def generator_size(config: "DCGANConfig") -> int:
+    """Parameters and buffers of Generator(config), counted from the numbers alone."""
+    width = config.generator_features * 2**config.upsamplings
+    size = config.latent_dim * width * 16 + 4 * width + 1
+    for _ in range(config.upsamplings):
+        size += width * (width // 2) * 16 + 4 * (width // 2) + 1
+        width //= 2
+    return size + width * config.channels * 16
+
+
+def discriminator_size(config: "DCGANConfig") -> int:
+    """Parameters and buffers of Discriminator(config), counted from the numbers alone."""
+    size, width = trunk_size(config.channels, config.discriminator_features, config.upsamplings)
+    return size + width * 16
+
 
 @dataclass(frozen=True)
 class DCGANConfig:
     """Everything needed to rebuild the networks; stored beside the weights in every checkpoint.
 
-    image_size: 32 or 64 (any power of two ≥ 8 works); channels: 1 (gray) or 3 (RGB).
+    image_size: 32 or 64 (any power of two from 8 to MAX_IMAGE_SIZE works); channels: 1 (gray) or 3 (RGB).
     generator_features / discriminator_features: width of the layer nearest the image
-    (the paper's 64); the width doubles at every halving of the resolution.
+    (the paper's 64, at most MAX_FEATURES); the width doubles at every halving of the resolution.
+    latent_dim: at most MAX_LATENT_DIM. G and D may have at most MAX_PARAMETERS parameters each.
+    Every limit is checked here, before any network is built (InpaintError).
     """
 
     latent_dim: int = 100
@@ -32,25 +101,27 @@ class DCGANConfig:
     discriminator_features: int = 64
 
     def __post_init__(self) -> None:
-        if self.image_size < 8 or self.image_size & (self.image_size - 1):
-            raise InpaintError(f"image_size must be a power of two ≥ 8, got {self.image_size}")
-        if self.channels not in (1, 3):
-            raise InpaintError(f"channels must be 1 or 3, got {self.channels}")
-        if self.latent_dim < 1:
-            raise InpaintError(f"latent_dim must be positive, got {self.latent_dim}")
+        check_image(self.image_size, self.channels, self.latent_dim)
+        check_whole("generator_features", self.generator_features, 1, MAX_FEATURES)
+        check_whole("discriminator_features", self.discriminator_features, 1, MAX_FEATURES)
+        check_network_size("the generator", generator_size(self))
+        check_network_size("the discriminator", discriminator_size(self))
 
     @property
     def upsamplings(self) -> int:
         """Number of stride-2 layers between 4×4 and image_size (3 for 64×64, 2 for 32×32)."""
-        return int(math.log2(self.image_size)) - 3
+        return upsamplings(self.image_size)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> "DCGANConfig":
+        if not isinstance(values, dict):
+            raise InpaintError(f"the configuration must be a JSON object, got {type(values).__name__}")
         known = {field: values[field] for field in cls.__dataclass_fields__ if field in values}
         return cls(**known)
+
 
 
 class Generator(nn.Module):

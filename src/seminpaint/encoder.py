@@ -16,13 +16,20 @@ Mask convention: True / 1 = missing, to be filled.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
+from numbers import Real
 
 import torch
 from torch import nn
 
-from .dcgan import DCGANConfig, discriminator_trunk
+from .dcgan import (
+    MAX_FEATURES, DCGANConfig, check_image, check_network_size, check_whole, discriminator_trunk, trunk_size,
+    upsamplings,
+)
 from .errors import InpaintError
+
+MAX_LATENT_RANGE = 1e6  # |low| and |high| of latent_range at most
 
 
 @dataclass(frozen=True)
@@ -30,8 +37,10 @@ class EncoderConfig:
     """Everything needed to rebuild a latent encoder; stored beside its weights.
 
     image_size, channels, latent_dim: those of the generator it serves (DCGANConfig's rules);
-    features: width of the layer nearest the image, doubling at every halving (as in D);
-    latent_range: (low, high) of z, the generator's.
+    features: width of the layer nearest the image, doubling at every halving (as in D; at most
+    dcgan.MAX_FEATURES); latent_range: (low, high) of z, the generator's: finite, low < high, each
+    within ±MAX_LATENT_RANGE. The network may have at most dcgan.MAX_PARAMETERS parameters. Every
+    limit is checked here, before any network is built (InpaintError).
     """
 
     image_size: int = 64
@@ -41,12 +50,16 @@ class EncoderConfig:
     latent_range: tuple[float, float] = (-1.0, 1.0)
 
     def __post_init__(self) -> None:
-        if self.features < 1:
-            raise InpaintError(f"features must be positive, got {self.features}")
-        low, high = self.latent_range
-        if not low < high:
-            raise InpaintError(f"latent_range must be (low, high) with low < high, got {self.latent_range}")
-        _ = self.dcgan  # checks image_size, channels and latent_dim
+        check_whole("features", self.features, 1, MAX_FEATURES)
+        bounds = self.latent_range
+        if (not isinstance(bounds, tuple) or len(bounds) != 2
+                or not all(isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+                           and abs(v) <= MAX_LATENT_RANGE for v in bounds)
+                or not bounds[0] < bounds[1]):
+            raise InpaintError(f"latent_range must be (low, high), two finite numbers within ±{MAX_LATENT_RANGE:g} "
+                               f"with low < high, got {bounds!r:.60}")
+        check_image(self.image_size, self.channels, self.latent_dim)
+        check_network_size("the latent encoder", encoder_size(self))
 
     @property
     def dcgan(self) -> DCGANConfig:
@@ -58,10 +71,18 @@ class EncoderConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "EncoderConfig":
+        if not isinstance(values, dict):
+            raise InpaintError(f"the encoder's configuration must be a JSON object, got {type(values).__name__}")
         known = {field: values[field] for field in cls.__dataclass_fields__ if field in values}
-        if "latent_range" in known:
+        if isinstance(known.get("latent_range"), list):
             known["latent_range"] = tuple(known["latent_range"])
         return cls(**known)
+
+
+def encoder_size(config: EncoderConfig) -> int:
+    """Parameters and buffers of LatentEncoder(config), counted from the numbers alone (nothing is built)."""
+    trunk, width = trunk_size(config.channels + 1, config.features, upsamplings(config.image_size))
+    return trunk + width * config.latent_dim * 16 + config.latent_dim + 2  # code conv and bias; centre, half_width
 
 
 class LatentEncoder(nn.Module):
@@ -71,7 +92,7 @@ class LatentEncoder(nn.Module):
     def __init__(self, config: EncoderConfig = EncoderConfig()) -> None:
         super().__init__()
         self.config = config
-        layers, width = discriminator_trunk(config.channels + 1, config.features, config.dcgan.upsamplings)
+        layers, width = discriminator_trunk(config.channels + 1, config.features, upsamplings(config.image_size))
         code = nn.Conv2d(width, config.latent_dim, 4, 1, 0)  # 4×4 → 1×1
         nn.init.zeros_(code.bias)  # (dcgan.init_weights sets the weights; the bias starts at the range's centre)
         self.net = nn.Sequential(*layers, code)

@@ -24,24 +24,34 @@ Jobs run one at a time on a single worker thread (JobQueue): requests that arriv
 and each knows its place in the queue. The model is loaded once, before the server starts. A job
 that fails reports its message to the page; the server keeps running. Mask convention: white =
 missing, to be filled.
+
+Every request's work is bounded (WebConfig): bodies by max_upload_bytes, images and masks by
+max_pixels; work on pixels outside the queue (decoding an upload or a mask, drawing a preset mask,
+encoding a PNG) runs at most pixel_workers at a time, in memory proportional to the pixels (preset
+masks too: preset_mask); event streams are capped (max_streams); JSON bodies and query numbers are
+parsed strictly (parse_json_object, whole_number, query_number). Connections, read deadlines and the
+Host check are the server's (server.py).
 """
 
 from __future__ import annotations
 
 import base64
 import collections
+import contextlib
+import decimal
 import functools
 import io
 import itertools
 import json
 import math
 import os
+import re
 import secrets
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -49,7 +59,7 @@ import numpy as np
 import torch
 from flask import Flask, Response, jsonify, render_template, request
 from PIL import Image, UnidentifiedImageError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from ..api import inpaint, prepare, resolve_settings
 from ..baselines import METHODS, fill
@@ -57,8 +67,9 @@ from ..errors import InpaintError
 from ..images import from_tensor, png16_bytes, read_image, to_float, to_tensor, to_uint8, to_uint16
 from ..settings import SearchSettings
 from ..losses import context_loss, importance_weights, prior_loss
-from ..masks import MASK_KINDS, make_mask
+from ..masks import MASK_ALIASES, MASK_KINDS, make_mask
 from ..model import GenerativeModel
+from .server import LOCAL_NAMES, BoundedServer, HostCheck, allowed_hosts, host_name
 
 # Baselines a user can pick on the page (nearest_neighbour needs a reference set, so it is left out).
 WEB_BASELINES = tuple(name for name in METHODS if name != "nearest_neighbour")
@@ -73,11 +84,19 @@ METHOD_LABELS = {
 @dataclass
 class WebConfig:
     """Limits of a server. max_upload_bytes: largest request body (Flask MAX_CONTENT_LENGTH).
-    max_pixels: largest image accepted. queue_limit: jobs waiting at most (more get 503).
-    max_iterations / default_iterations: Adam steps a page may ask for (default_iterations None:
-    the settings'). previews: G(z) previews sent per job (at most). keep_jobs / keep_images:
-    finished jobs and uploads kept in memory. settings: what every job of ours runs, blend
-    included (a SearchSettings, a preset name, or None for inpaint's default for the model).
+    max_pixels: largest image accepted, and largest preset mask drawn. queue_limit: jobs waiting at
+    most (more get 503). max_iterations / default_iterations: Adam steps a page may ask for.
+    previews: G(z) previews sent per job (at most). keep_jobs / keep_images: finished jobs and uploads
+    kept in memory; keep_image_bytes: the uploads kept hold at most this many bytes of pixels (the
+    newest is always kept); queue_image_bytes: the images of the waiting jobs hold at most this many
+    bytes (a job beyond gets 503). settings: what every job of ours runs, blend included (a
+    SearchSettings, a preset name, or None for inpaint's default for the model); default_iterations
+    None: the settings'.
+    pixel_workers: requests that decode, draw or encode pixels outside the queue at once (uploads,
+    masks, image PNGs); others wait up to pixel_wait seconds, then get 503. max_streams: event
+    streams open at once (more get 503; the page then polls).
+    max_connections, header_timeout, body_timeout, write_timeout: the server's (server.BoundedServer):
+    connections served at once, and seconds for a request's headers, for its body, for each write.
     """
 
     max_upload_bytes: int = 20 * 2**20
@@ -89,6 +108,169 @@ class WebConfig:
     previews: int = 40
     keep_jobs: int = 64
     keep_images: int = 16
+    keep_image_bytes: int = 2**30
+    queue_image_bytes: int = 2**30
+    pixel_workers: int = 2
+    pixel_wait: float = 20.0
+    max_streams: int = 32
+    max_connections: int = 64
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    write_timeout: float = 30.0
+
+
+MAX_SEED = 2**63 - 1
+MAX_INTEGER_DIGITS = 20  # longer integers in a JSON body are refused before conversion (2**63 has 19 digits)
+RANDOM_PIXELS_MISSING = 0.8  # the paper's "80 % missing", masks.random_pixels_mask's default
+PRESET_EXACT_PIXELS = 512 * 512
+"""Preset masks up to this many pixels are exactly those of `seminpaint masks` (masks.make_mask); see
+preset_mask for larger ones."""
+
+
+def short(value) -> str:
+    """A request value as a message shows it: JSON-like, at most 40 characters."""
+    if isinstance(value, (int, decimal.Decimal)) and not isinstance(value, bool):
+        text = str(value)
+    else:
+        try:
+            text = json.dumps(value)
+        except (TypeError, ValueError):
+            text = type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def whole_number(value, name: str, low: int, high: int) -> int:
+    """A JSON value that must be an integer in [low, high] (not a bool, not a number with a fraction
+    or exponent: 5.0 and 1e400 are refused) → the int, or InpaintError (HTTP 400) naming it."""
+    if type(value) is not int or not low <= value <= high:
+        raise InpaintError(f"{name} must be a whole number from {low:,} to {high:,}, got {short(value)}")
+    return value
+
+
+QUERY_NUMBER = re.compile(r"[0-9]{1,19}")
+
+
+def query_number(args, name: str, low: int, high: int, default: int | None = None) -> int:
+    """A query-string parameter that must be ASCII digits only (no sign, space, exponent or other
+    script's digits), at most 19 of them, with a value in [low, high] → the int, or InpaintError."""
+    text = args.get(name)
+    if text is None and default is not None:
+        return default
+    if text is None or not QUERY_NUMBER.fullmatch(text) or not low <= int(text) <= high:
+        got = "nothing" if text is None else repr(text[:40])
+        raise InpaintError(f"{name} must be a whole number from {low:,} to {high:,}, got {got}")
+    return int(text)
+
+
+def _short_integer(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise ValueError(f"an integer of {len(text):,} digits (at most {MAX_INTEGER_DIGITS} here)")
+    return int(text)
+
+
+def _not_json(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json_object(data: bytes) -> dict:
+    """A request body → the JSON object of plain values it holds, or InpaintError (HTTP 400).
+
+    Strict: UTF-8 only; NaN and Infinity (which Python's json reads) refused; integers of more than
+    MAX_INTEGER_DIGITS digits refused before conversion; numbers with a fraction or exponent kept as
+    decimal.Decimal (exact, never inf), so that whole_number refuses them by their value; any
+    nesting refused: the body is one object whose values are strings, numbers, booleans or null.
+    Nesting deep enough to exhaust the parser's recursion is refused by the same message.
+    """
+    try:
+        value = json.loads(data.decode("utf-8"), parse_int=_short_integer, parse_float=decimal.Decimal,
+                           parse_constant=_not_json)
+    except RecursionError:
+        raise InpaintError("the JSON body is nested too deeply: send one object of plain values") from None
+    except UnicodeDecodeError:
+        raise InpaintError("the body is not UTF-8 text: send a JSON object") from None
+    except ValueError as error:
+        raise InpaintError(f"the body is not valid JSON ({str(error).splitlines()[0][:100]})") from None
+    if not isinstance(value, dict):
+        raise InpaintError("send a JSON object: {image, mask, method, iterations, seed}")
+    for key, field_value in value.items():
+        if isinstance(field_value, (dict, list)):
+            raise InpaintError(f"the JSON body is nested: {short(key)} holds an "
+                               f"{'object' if isinstance(field_value, dict) else 'array'}; send plain values")
+    return value
+
+
+class Gate:
+    """At most `slots` holders at once (a semaphore); a holder beyond them waits up to `wait` seconds,
+    then QueueFull (HTTP 503) says `busy`."""
+
+    def __init__(self, slots: int, wait: float, busy: str):
+        self.semaphore, self.wait, self.busy = threading.BoundedSemaphore(slots), wait, busy
+
+    def acquire(self) -> None:
+        if self.wait > 0:
+            acquired = self.semaphore.acquire(timeout=self.wait)
+        else:
+            acquired = self.semaphore.acquire(blocking=False)
+        if not acquired:
+            raise QueueFull(f"the server is busy: {self.busy}; try again soon")
+
+    def release(self) -> None:
+        self.semaphore.release()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+
+def preset_mask(kind: str, height: int, width: int, seed: int) -> np.ndarray:
+    """A mask of one of MASK_KINDS for the page: bool (height, width), True = missing, drawn in time
+    and memory proportional to height × width (a few bytes a pixel).
+
+    Up to PRESET_EXACT_PIXELS pixels it is masks.make_mask(kind, height, width, rng=default_rng(seed)),
+    the mask `seminpaint masks` draws. Larger: center and half as make_mask (they are cheap); pattern
+    drawn by make_mask at the largest size of the same aspect ratio within PRESET_EXACT_PIXELS, then
+    enlarged (nearest neighbour): its blobs scale with the image anyway, so only their edges are
+    coarser (make_mask itself needs about 100 bytes a pixel: 1.6 GB and 15 s at 4096 × 4096);
+    random_pixels drawn as independent choices, each pixel missing with probability
+    RANDOM_PIXELS_MISSING, a block of rows at a time, so its fraction is 0.8 within a fraction of a
+    percent rather than exactly. An unknown kind raises InpaintError.
+    """
+    name = MASK_ALIASES.get(kind, kind)
+    if name not in MASK_KINDS:
+        raise InpaintError(f"unknown mask kind {short(kind)}; valid kinds: {', '.join(MASK_KINDS)}")
+    rng = np.random.default_rng(seed)
+    if height * width <= PRESET_EXACT_PIXELS or name in ("center", "half"):
+        return make_mask(name, height, width, rng=rng)
+    if name == "pattern":
+        scale = math.sqrt(PRESET_EXACT_PIXELS / (height * width))
+        small_height = max(1, min(height, int(height * scale)))
+        small_width = max(1, min(width, PRESET_EXACT_PIXELS // small_height))
+        small = make_mask("pattern", small_height, small_width, rng=rng)
+        rows = np.arange(height) * small_height // height
+        columns = np.arange(width) * small_width // width
+        return small[rows[:, None], columns[None, :]]
+    mask = np.empty((height, width), dtype=bool)
+    step = max(1, 2**20 // width)
+    for top in range(0, height, step):
+        rows = min(step, height - top)
+        mask[top:top + rows] = rng.random((rows, width), dtype=np.float32) < RANDOM_PIXELS_MISSING
+    return mask
+
+
+def as_8_bit(image: np.ndarray) -> np.ndarray:
+    """uint16 → uint8, equal to to_uint8(to_float(image)) (round(v / 257)) in integers, a block of rows
+    at a time: one byte a value more, not the 12 of the float route. Other dtypes are returned as they are."""
+    if image.dtype != np.uint16:
+        return image
+    out = np.empty(image.shape, dtype=np.uint8)
+    step = max(1, 2**20 // max(1, image[0].size))
+    for top in range(0, image.shape[0], step):
+        out[top:top + step] = (image[top:top + step].astype(np.uint32) + 128) // 257
+    return out
 
 
 @dataclass
@@ -97,7 +279,7 @@ class Job:
 
     id: str
     image_id: str
-    image: np.ndarray      # as read: uint8 or uint16, (H, W), (H, W, 3) or (H, W, 4)
+    image: np.ndarray | None  # as read: uint8 or uint16, (H, W), (H, W, 3) or (H, W, 4); None once finished
     mask: np.ndarray       # bool (H, W), True = missing
     method: str
     iterations: int
@@ -146,12 +328,15 @@ class QueueFull(InpaintError):
 class JobQueue:
     """Runs jobs one at a time on a single worker thread, in arrival order.
 
-    submit() refuses (InpaintError) when `limit` jobs already wait. Every change to any job
-    bumps its version and wakes the waiters (wait_for_change), which stream it to the pages.
+    submit() refuses (QueueFull, HTTP 503) when `limit` jobs already wait, or when the images of the
+    waiting jobs would hold more than `max_bytes` bytes. Every change to any job bumps its version and
+    wakes the waiters (wait_for_change), which stream it to the pages. A finished job lets go of its
+    image (its result and mask stay, for the last `keep` finished jobs).
     """
 
-    def __init__(self, run: Callable[["Job", Callable[[], None]], bytes], *, limit: int, keep: int):
-        self._run, self.limit, self.keep = run, limit, keep
+    def __init__(self, run: Callable[["Job", Callable[[], None]], bytes], *, limit: int, keep: int,
+                 max_bytes: int | None = None):
+        self._run, self.limit, self.keep, self.max_bytes = run, limit, keep, max_bytes
         self.jobs: dict[str, Job] = {}
         self.waiting: collections.deque[Job] = collections.deque()
         self.changed = threading.Condition()
@@ -163,6 +348,12 @@ class JobQueue:
         with self.changed:
             if len(self.waiting) >= self.limit:
                 raise QueueFull(f"the server is busy: {len(self.waiting)} requests are waiting; try again soon")
+            if self.max_bytes is not None and job.image is not None:
+                held = {id(j.image): j.image.nbytes for j in self.waiting if j.image is not None}
+                if id(job.image) not in held and sum(held.values()) + job.image.nbytes > self.max_bytes:
+                    waiting_mib = sum(held.values()) / 2**20
+                    raise QueueFull(f"the server is busy: the waiting requests hold {waiting_mib:,.0f} MiB of images; "
+                                    "try again soon")
             self.jobs[job.id] = job
             self.waiting.append(job)
             job.position = len(self.waiting)
@@ -203,14 +394,14 @@ class JobQueue:
                 job.stop_if_cancelled()
                 result = self._run(job, lambda **changes: self.touch(job, **changes))
                 job.stop_if_cancelled()  # a baseline cannot stop midway: its late result is dropped
-                self.touch(job, state="done", result=result, finished=time.monotonic())
+                self.touch(job, state="done", result=result, finished=time.monotonic(), image=None)
             except JobCancelled as stopped:
-                self.touch(job, state="cancelled", message=str(stopped), finished=time.monotonic())
+                self.touch(job, state="cancelled", message=str(stopped), finished=time.monotonic(), image=None)
             except InpaintError as error:
-                self.touch(job, state="failed", message=str(error), finished=time.monotonic())
+                self.touch(job, state="failed", message=str(error), finished=time.monotonic(), image=None)
             except Exception as error:  # noqa: BLE001 - one bad job must not stop the worker
                 message = f"inpainting failed unexpectedly ({type(error).__name__}: {error})"
-                self.touch(job, state="failed", message=message, finished=time.monotonic())
+                self.touch(job, state="failed", message=message, finished=time.monotonic(), image=None)
             with self.changed:
                 self.completed += 1
 
@@ -239,10 +430,11 @@ class JobQueue:
 
 
 class ImageStore:
-    """Uploaded images by id, the oldest forgotten past `keep`; samples are kept for good."""
+    """Uploaded images by id, the oldest forgotten past `keep` images or `max_bytes` bytes of pixels
+    (the newest is always kept); samples are kept for good."""
 
-    def __init__(self, keep: int):
-        self.keep = keep
+    def __init__(self, keep: int, max_bytes: int | None = None):
+        self.keep, self.max_bytes = keep, max_bytes
         self.images: collections.OrderedDict[str, np.ndarray] = collections.OrderedDict()
         self.pinned: dict[str, np.ndarray] = {}
         self.lock = threading.Lock()
@@ -254,7 +446,9 @@ class ImageStore:
                 return name
             image_id = secrets.token_hex(8)
             self.images[image_id] = image
-            while len(self.images) > self.keep:
+            while len(self.images) > self.keep or (
+                    self.max_bytes is not None and len(self.images) > 1
+                    and sum(kept.nbytes for kept in self.images.values()) > self.max_bytes):
                 self.images.popitem(last=False)
             return image_id
 
@@ -457,14 +651,18 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
     here = Path(__file__).parent
     app = Flask(__name__, template_folder=str(here / "templates"), static_folder=str(here / "static"))
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes
-    store = ImageStore(config.keep_images)
-    queue = JobQueue(Inpainter(model, config), limit=config.queue_limit, keep=config.keep_jobs)
+    store = ImageStore(config.keep_images, config.keep_image_bytes)
+    queue = JobQueue(Inpainter(model, config), limit=config.queue_limit, keep=config.keep_jobs,
+                     max_bytes=config.queue_image_bytes)
+    pixels = Gate(config.pixel_workers, config.pixel_wait, "other requests are decoding or drawing images")
+    streams = Gate(config.max_streams, 0, f"{config.max_streams} event streams are open (poll /api/jobs/<id> instead)")
     sample_ids = {}
     for name, image in (sample_images() if samples is None else samples).items():
         sample_ids[name] = store.add(image, name="sample-" + str(len(sample_ids)))
     counter = itertools.count(1)
     needs = functools.cache(method_requirements)  # looked up on first use (loads the Context Encoder once)
-    app.extensions["seminpaint"] = {"queue": queue, "store": store, "config": config, "model": model}
+    app.extensions["seminpaint"] = {"queue": queue, "store": store, "config": config, "model": model,
+                                     "pixels": pixels, "streams": streams}
     channels, height, width = model.image_shape
 
     def fail(message: str, status: int = 400):
@@ -477,6 +675,16 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(error):
         return fail(f"the upload is too large (at most {config.max_upload_bytes / 2**20:g} MiB)", 413)
+
+    @app.errorhandler(TimeoutError)
+    def too_slow(error):  # the server's read deadline (server.DeadlineReader) passed while the body came in
+        return fail(f"the request body did not arrive within {config.body_timeout:g} s", 408)
+
+    @app.errorhandler(ClientDisconnected)
+    def disconnected(error):  # werkzeug turns a failed read, the deadline's TimeoutError too, into this
+        if isinstance(error.__cause__ or error.__context__, TimeoutError):
+            return too_slow(error.__cause__ or error.__context__)
+        return http_error(error)
 
     @app.errorhandler(HTTPException)
     def http_error(error):
@@ -502,7 +710,8 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
                       "height": store.get(image_id).shape[0]} for name, image_id in sample_ids.items()],
             limits={"max_upload_bytes": config.max_upload_bytes, "max_pixels": config.max_pixels,
                     "max_iterations": config.max_iterations, "default_iterations": config.default_iterations,
-                    "queue_limit": config.queue_limit},
+                    "queue_limit": config.queue_limit, "max_connections": config.max_connections,
+                    "max_streams": config.max_streams},
         )
 
     @app.post("/api/upload")
@@ -510,7 +719,8 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
         file = request.files.get("file")
         if file is None:
             return fail("no file in the upload (send it as multipart field 'file')")
-        image = decode_upload(file.read(config.max_upload_bytes + 1), max_pixels=config.max_pixels)
+        with pixels.held():
+            image = decode_upload(file.read(config.max_upload_bytes + 1), max_pixels=config.max_pixels)
         image_id = store.add(image)
         return jsonify(id=image_id, width=image.shape[1], height=image.shape[0],
                        bits=16 if image.dtype == np.uint16 else 8,
@@ -521,46 +731,45 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
         image = store.get(image_id)
         if image is None:
             return fail("no such image (uploads are kept for a while only; upload it again)", 404)
-        shown = to_uint8(to_float(image)) if image.dtype == np.uint16 else image
-        return Response(png_bytes(shown), mimetype="image/png")
+        with pixels.held():
+            data = png_bytes(as_8_bit(image))
+        return Response(data, mimetype="image/png")
 
     @app.get("/api/mask")
     def mask_png():
         kind = request.args.get("kind", "center")
-        try:
-            mask_width, mask_height = int(request.args["width"]), int(request.args["height"])
-            seed = int(request.args.get("seed", 0))
-        except (KeyError, ValueError):
-            return fail("width, height (and seed) must be integers")
-        if mask_width * mask_height > config.max_pixels or seed < 0:
-            return fail("mask too large or seed negative")
-        mask = make_mask(kind, mask_height, mask_width, rng=np.random.default_rng(seed))
-        return Response(png_bytes(np.where(mask, np.uint8(255), np.uint8(0))), mimetype="image/png")
+        mask_width = query_number(request.args, "width", 1, config.max_pixels)
+        mask_height = query_number(request.args, "height", 1, config.max_pixels)
+        seed = query_number(request.args, "seed", 0, MAX_SEED, default=0)
+        if mask_width * mask_height > config.max_pixels:
+            return fail(f"a {mask_width}×{mask_height} mask is {mask_width * mask_height:,} pixels; "
+                        f"this server draws at most {config.max_pixels:,}")
+        if MASK_ALIASES.get(kind, kind) not in MASK_KINDS:
+            return fail(f"unknown mask kind {short(kind)}; valid kinds: {', '.join(MASK_KINDS)}")
+        with pixels.held():
+            mask = preset_mask(kind, mask_height, mask_width, seed)
+            data = png_bytes(np.where(mask, np.uint8(255), np.uint8(0)))
+        return Response(data, mimetype="image/png")
 
     @app.post("/api/inpaint")
     def start():
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            return fail("send a JSON object: {image, mask, method, iterations, seed}")
+        if not request.is_json:
+            return fail("send a JSON object: {image, mask, method, iterations, seed} (Content-Type: application/json)")
+        body = parse_json_object(request.get_data(cache=False))
         image = store.get(str(body.get("image", "")))
         if image is None:
             return fail("unknown image: upload it (again) or pick a sample", 404)
         method = body.get("method", "ours")
         if method != "ours" and method not in WEB_BASELINES:
-            return fail(f"unknown method {method!r}; choose ours or one of: {', '.join(WEB_BASELINES)}")
-        try:
-            iterations = int(body.get("iterations", config.default_iterations))
-            seed = int(body.get("seed", 0))
-        except (TypeError, ValueError):
-            return fail("iterations and seed must be integers")
-        if not 1 <= iterations <= config.max_iterations:
-            return fail(f"iterations must be between 1 and {config.max_iterations}")
-        if not 0 <= seed < 2**63:
-            return fail("seed must be a non-negative integer")
+            return fail(f"unknown method {short(method)}; choose ours or one of: {', '.join(WEB_BASELINES)}")
+        iterations = whole_number(body.get("iterations", config.default_iterations), "iterations", 1,
+                                  config.max_iterations)
+        seed = whole_number(body.get("seed", 0), "seed", 0, MAX_SEED)
         refusal = method_refusal(method, image.shape, needs())
         if refusal:
             return fail(refusal)
-        mask = decode_mask(body.get("mask"), image.shape[:2])
+        with pixels.held():
+            mask = decode_mask(body.get("mask"), image.shape[:2])
         if not mask.any():
             return fail("draw the hole first: the mask has no missing (white) pixel")
         if mask.all():
@@ -587,6 +796,7 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
     @app.get("/api/jobs/<job_id>/events")
     def events(job_id):
         job = job_or_404(job_id)
+        streams.acquire()  # released when the response is closed (the stream ended or the client left)
 
         def stream() -> Iterator[str]:
             seen, sent_preview = -1, None
@@ -606,8 +816,10 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
                 if kind in ("done", "failed", "cancelled"):
                     return
 
-        return Response(stream(), mimetype="text/event-stream",
-                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        response = Response(stream(), mimetype="text/event-stream",
+                            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        response.call_on_close(streams.release)
+        return response
 
     @app.get("/api/jobs/<job_id>/result.png")
     def result(job_id):
@@ -622,13 +834,15 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
     @app.get("/api/jobs/<job_id>/mask.png")
     def job_mask(job_id):
         job = job_or_404(job_id)
-        return Response(png_bytes(np.where(job.mask, np.uint8(255), np.uint8(0))), mimetype="image/png")
+        with pixels.held():
+            data = png_bytes(np.where(job.mask, np.uint8(255), np.uint8(0)))
+        return Response(data, mimetype="image/png")
 
-    add_job_actions(app, queue, store, config, job_or_404)
+    add_job_actions(app, queue, store, config, pixels, job_or_404)
     return app
 
 
-def add_job_actions(app: Flask, queue: JobQueue, store: ImageStore, config: WebConfig,
+def add_job_actions(app: Flask, queue: JobQueue, store: ImageStore, config: WebConfig, pixels: "Gate",
                     job_or_404: Callable[[str], Job]) -> None:
     """The page's actions on a job: cancel it, and continue from its result."""
 
@@ -645,32 +859,51 @@ def add_job_actions(app: Flask, queue: JobQueue, store: ImageStore, config: WebC
         job = job_or_404(job_id)
         if job.state != "done":
             return jsonify(error=f"the job is {job.state}: only a finished result can be edited further"), 409
-        image = decode_upload(job.result, max_pixels=config.max_pixels)  # as if it were uploaded: 16-bit kept
+        with pixels.held():
+            image = decode_upload(job.result, max_pixels=config.max_pixels)  # as if it were uploaded: 16-bit kept
         image_id = store.add(image)
         return jsonify(id=image_id, width=image.shape[1], height=image.shape[0],
                        bits=16 if image.dtype == np.uint16 else 8,
                        channels=1 if image.ndim == 2 else image.shape[2], source=job.id)
 
 
-def serve(model: GenerativeModel, config: WebConfig | None = None, *, host: str = "127.0.0.1", port: int = 8000,
-          announce: Callable[[str], None] = print) -> None:
-    """Serve the page on host:port until interrupted (port 0: any free port, announced).
-
-    Werkzeug's threaded server: each request (and each open event stream) has its own thread;
-    the inpainting itself runs on the app's single worker. A port that cannot be bound raises
-    InpaintError.
+def make_server(app: Flask, config: WebConfig, *, host: str = "127.0.0.1", port: int = 8000,
+                allow_hosts: Iterable[str] = ()) -> BoundedServer:
+    """The server of `app` on host:port (port 0: any free port; the server's .port says which),
+    not yet serving (call serve_forever). BoundedServer with config's connection cap and timeouts;
+    requests reach the app only through HostCheck: the addresses it listens on and `allow_hosts`.
+    A malformed name in allow_hosts, or a port that cannot be bound, raises InpaintError.
     """
-    from werkzeug.serving import make_server
-
     import socket
 
-    app = create_app(model, config)
+    allowed_hosts(host, 0, allow_hosts)  # a malformed name is refused before anything is bound
     try:  # bound here, so that a busy port is one clear error (werkzeug would print and exit)
         listener = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
-    except (OSError, UnicodeError) as error:
+    except (OSError, UnicodeError, OverflowError) as error:
         raise InpaintError(f"cannot listen on {host}:{port} ({getattr(error, 'strerror', None) or error})") from None
     with listener:
-        server = make_server(host, listener.getsockname()[1], app, threaded=True, fd=listener.fileno())
+        bound = listener.getsockname()[1]
+        allowed = allowed_hosts(host, bound, allow_hosts)
+        listening = f"{', '.join(dict.fromkeys((*LOCAL_NAMES, host_name(host))))} with port {bound}"
+        if allow_hosts:
+            listening += f", and {', '.join(str(name) for name in allow_hosts)}"
+        return BoundedServer(host, bound, HostCheck(app, allowed, listening=listening), fd=listener.fileno(),
+                             max_connections=config.max_connections, header_timeout=config.header_timeout,
+                             body_timeout=config.body_timeout, write_timeout=config.write_timeout)
+
+
+def serve(model: GenerativeModel, config: WebConfig | None = None, *, host: str = "127.0.0.1", port: int = 8000,
+          allow_hosts: Iterable[str] = (), announce: Callable[[str], None] = print) -> None:
+    """Serve the page on host:port until interrupted (port 0: any free port, announced).
+
+    make_server's BoundedServer: each connection has its own thread, at most config.max_connections
+    of them, with deadlines on reads and writes; the Host header must name an address it listens on
+    or one of allow_hosts (--allow-host). The inpainting itself runs on the app's single worker. A
+    port that cannot be bound, or a malformed allow_hosts name, raises InpaintError.
+    """
+    config = config or WebConfig()
+    allowed_hosts(host, 0, allow_hosts)
+    server = make_server(create_app(model, config), config, host=host, port=port, allow_hosts=allow_hosts)
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"seminpaint: warning: listening on {host}: other machines can reach this server (no login)",
               file=sys.stderr)
