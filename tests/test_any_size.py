@@ -287,3 +287,21 @@ def test_very_large_holes_are_blended_on_a_coarser_grid_close_to_the_exact_solve
     assert np.abs(coarse - exact).max() < 0.03 and np.abs(coarse - exact).mean() < 0.005
     result = run(photo(120, 160), mask)  # the whole pipeline takes the coarse path too
     assert np.array_equal(result.image[~mask], to_float(photo(120, 160))[~mask])
+
+
+def test_large_holes_take_the_hybrid_blend_to_a_coarser_grid_sooner_and_stay_close(monkeypatch):
+    from seminpaint import api
+
+    y, x = np.mgrid[0:120, 0:160] / 160.0
+    image = np.stack([0.3 + 0.5 * x, 0.6 - 0.3 * y, 0.2 + 0.4 * x * y], -1).astype(np.float32)
+    generated = np.clip(image + 0.1 * np.sin(9 * x)[..., None] - 0.05, 0, 1).astype(np.float32)
+    mask = box(120, 160, 20, 30, 70, 90)  # 6300 unknowns
+    exact = api.blend_crop(image, generated, mask, "hybrid")
+    calls = []
+    solve = api.hybrid_blend
+    monkeypatch.setattr(api, "hybrid_blend", lambda *a, **k: calls.append(a[2].sum()) or solve(*a, **k))
+    monkeypatch.setattr(api, "HYBRID_MAX_UNKNOWNS", 500)  # the Poisson limit stays where it is
+    coarse = api.blend_crop(image, generated, mask, "hybrid")
+    assert calls and calls[0] <= 500  # solved on a grid with at most that many unknowns
+    assert np.array_equal(coarse[~mask], image[~mask])
+    assert np.abs(coarse - exact).max() < 0.03 and np.abs(coarse - exact).mean() < 0.005

@@ -39,7 +39,6 @@ import base64
 import collections
 import contextlib
 import decimal
-import functools
 import io
 import itertools
 import json
@@ -568,6 +567,20 @@ def method_requirements() -> dict[str, dict]:
     return needs
 
 
+def once(compute: Callable[[], object]) -> Callable[[], object]:
+    """compute() run on the first call only, under a lock (a burst of first requests must not each
+    run it), and its value returned to every call."""
+    lock, value = threading.Lock(), []
+
+    def cached():
+        with lock:
+            if not value:
+                value.append(compute())
+        return value[0]
+
+    return cached
+
+
 def method_refusal(method: str, shape: tuple[int, ...], needs: dict[str, dict]) -> str | None:
     """Why `method` cannot run on an image of `shape` (H, W[, C]), given method_requirements(); None if it can."""
     need = needs.get(method, {})
@@ -660,7 +673,7 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
     for name, image in (sample_images() if samples is None else samples).items():
         sample_ids[name] = store.add(image, name="sample-" + str(len(sample_ids)))
     counter = itertools.count(1)
-    needs = functools.cache(method_requirements)  # looked up on first use (loads the Context Encoder once)
+    needs = once(method_requirements)  # looked up on first use: the Context Encoder is loaded once
     app.extensions["seminpaint"] = {"queue": queue, "store": store, "config": config, "model": model,
                                      "pixels": pixels, "streams": streams}
     channels, height, width = model.image_shape
