@@ -81,6 +81,7 @@ def test_every_entry_point_runs_the_same_default_object(tmp_path, monkeypatch, w
     app = app_module.create_app(model, samples={})
     config = app.extensions["seminpaint"]["config"]
     assert config.settings is expected and config.default_iterations == expected.iterations
+    assert app.test_client().get("/api/info").json["settings"] == api.describe(expected, model)  # the page says so
 
 
 def test_an_explicit_blend_or_smoothness_replaces_the_preset_s():

@@ -60,7 +60,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from PIL import Image, UnidentifiedImageError
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
-from ..api import inpaint, prepare, resolve_settings
+from ..api import describe, inpaint, prepare, resolve_settings
 from ..baselines import METHODS, fill
 from ..errors import InpaintError
 from ..images import from_tensor, png16_bytes, read_image, to_float, to_tensor, to_uint8, to_uint16
@@ -73,7 +73,7 @@ from .server import LOCAL_NAMES, BoundedServer, HostCheck, allowed_hosts, host_n
 # Baselines a user can pick on the page (nearest_neighbour needs a reference set, so it is left out).
 WEB_BASELINES = tuple(name for name in METHODS if name != "nearest_neighbour")
 METHOD_LABELS = {
-    "ours": "ours — semantic inpainting (GAN latent search + Poisson blend)",
+    "ours": "ours — semantic inpainting (GAN latent search, then blended in)",
     "mean": "mean colour", "biharmonic": "biharmonic", "tv": "total variation",
     "low_rank": "low rank", "patchmatch": "PatchMatch", "telea": "Telea (OpenCV)",
     "navier_stokes": "Navier–Stokes (OpenCV)", "context_encoder": "Context Encoder",
@@ -718,7 +718,7 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
         methods += [{"name": m, "label": METHOD_LABELS.get(m, m), **needs().get(m, {})} for m in WEB_BASELINES]
         return jsonify(
             model={"name": model.name, "width": width, "height": height, "channels": channels},
-            methods=methods, mask_kinds=list(MASK_KINDS),
+            settings=describe(config.settings, model), methods=methods, mask_kinds=list(MASK_KINDS),
             samples=[{"name": name, "id": image_id, "width": store.get(image_id).shape[1],
                       "height": store.get(image_id).shape[0]} for name, image_id in sample_ids.items()],
             limits={"max_upload_bytes": config.max_upload_bytes, "max_pixels": config.max_pixels,

@@ -34,7 +34,7 @@ async function init() {
   try {
     const info = await readJson(await fetch("/api/info"));
     $("model-info").textContent = `Model: ${info.model.name}, ${info.model.width}×${info.model.height}` +
-      ` (${info.model.channels === 1 ? "gray" : "colour"}); any image size is fine: the region around the hole is brought to the model's size.`;
+      ` (${info.model.channels === 1 ? "gray" : "colour"}); any image size is fine: the region around the hole is brought to the model's size. Ours runs ${info.settings}.`;
     state.methods = info.methods;
     for (const method of info.methods) {
       const option = new Option(method.label, method.name);
