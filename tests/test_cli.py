@@ -307,3 +307,19 @@ def test_nearest_neighbour_from_the_command_line(files, capsys):
     assert np.array_equal(out[~mask], original[~mask])
     assert main(inpaint_args(checkpoint, image, "center", folder / "nn2.png", "--references", str(references))) == 2
     assert "--references is for --method nearest_neighbour only" in capsys.readouterr().err
+
+
+def test_a_folder_streams_through_in_batches_of_the_batch_size(files, monkeypatch):
+    """Never more than --batch-size images are read and searched at once, whatever the folder holds."""
+    import seminpaint.api as api
+
+    folder, checkpoint, image = files
+    images = folder / "stream"
+    images.mkdir()
+    for index in range(7):
+        Image.open(image).save(images / f"{index}.png")
+    sizes = []
+    original = api.inpaint
+    monkeypatch.setattr(api, "inpaint", lambda batch, masks, **k: sizes.append(len(batch)) or original(batch, masks, **k))
+    assert main(inpaint_args(checkpoint, images, "center", folder / "streamed", "--batch-size", "3")) == 0
+    assert sizes == [3, 3, 1] and len(list((folder / "streamed").iterdir())) == 7

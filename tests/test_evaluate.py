@@ -290,3 +290,19 @@ def test_command_line(setup, tmp_path, capsys):
     assert "unknown mask kind 'square'" in capsys.readouterr().err
     assert main([*common, "--count", "0"]) == 2
     assert "count must be a positive integer" in capsys.readouterr().err
+
+
+def test_nearest_neighbour_reads_its_references_from_a_folder(setup, tmp_path, capsys):
+    base, _ = setup
+    references = tmp_path / "references"
+    write_images(references)  # the same four images as the evaluated folder
+    common = ["evaluate", "--dataset", "folder", "--root", str(base / "data"), "--split", "all", "--count", "2",
+              "--masks", "center", "--image-size", "16", "--out", str(tmp_path / "nn"), "--quiet"]
+    assert main([*common, "--methods", "nearest_neighbour", "--references", str(references)]) == 0
+    capsys.readouterr()
+    # every evaluated image is among the references: each finds itself
+    filled = read_png(tmp_path / "nn" / "predictions" / "nearest_neighbour" / "center" / "00000.png")
+    truth = read_png(tmp_path / "nn" / "images" / "00000.png")
+    assert np.array_equal(filled, truth)
+    assert main([*common, "--methods", "mean", "--references", str(references)]) == 2
+    assert "--references is for the nearest_neighbour method" in capsys.readouterr().err

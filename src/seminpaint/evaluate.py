@@ -564,7 +564,12 @@ def _predict_hybrid(evaluation, kinds, count, options, progress, shard=(0, 1)) -
 def _predict_baseline(evaluation, method, kinds, count, options, root, progress, shard=(0, 1)) -> None:
     out = evaluation.out
     indices = [index for index in range(count) if distributed.in_shard(index, shard)]
-    if method == "nearest_neighbour" and "references" not in options:
+    if method == "nearest_neighbour" and isinstance(options.get("references"), (str, Path)):
+        folder = str(options["references"])  # a folder of reference images, brought to the evaluated size
+        options["references"] = load_dataset("folder", Path(folder), image_size=evaluation.image_size,
+                                             channels=evaluation.channels)
+        config_options = {**options, "references": folder}
+    elif method == "nearest_neighbour" and "references" not in options:
         if any(not prediction_path(out, method, kind, index).is_file() for kind in kinds for index in indices):
             # The train split of the evaluated dataset, kept uint8 (a quarter of float32's memory).
             _check_references(evaluation.split)
