@@ -39,7 +39,7 @@ def train_images(count=IMAGES, seed=0):
 
 
 def train_config(**changes):
-    from seminpaint.train import TrainConfig
+    from seminpaint.training import TrainConfig
 
     values = dict(epochs=2, batch_size=BATCH, checkpoint_every=3, precision="fp32", sample_count=4)
     values.update(changes)
@@ -141,7 +141,7 @@ def worker_batchnorm(spec: dict) -> dict:
 
 def worker_train(spec: dict) -> dict:
     """train() in the group; optionally 'killed' (KeyboardInterrupt) at the n-th z draw, as in test_train."""
-    import seminpaint.train as train_module
+    import seminpaint.training.dcgan as train_module
     from seminpaint import InpaintError, distributed
 
     from conftest import TINY
@@ -218,7 +218,7 @@ def test_global_batchnorm_matches_batchnorm_on_the_whole_batch(killed_run):
 @needs_gloo
 def test_two_processes_train_like_one_and_resume(killed_run):
     from seminpaint.checkpoint import read_checkpoint
-    from seminpaint.train import CHECKPOINT_NAME, train
+    from seminpaint.training import CHECKPOINT_NAME, train
 
     from conftest import TINY
 
