@@ -18,7 +18,7 @@ from seminpaint.cli import main
 from seminpaint.context_encoder import ContextEncoder, ContextEncoderConfig, complete, export, load_context_encoder
 from seminpaint.dcgan import init_weights
 from seminpaint.errors import InpaintError
-from seminpaint.evaluate import evaluate
+from seminpaint.evaluation import evaluate
 from seminpaint.images import read_image
 from seminpaint.masks import MASK_KINDS, center_mask, make_mask, training_masks
 from seminpaint.training import CHECKPOINT_NAME

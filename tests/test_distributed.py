@@ -318,7 +318,7 @@ def write_faces(folder: Path, count: int = COUNT) -> None:
 @pytest.fixture(scope="module")
 def evaluation_setup(tmp_path_factory):
     from seminpaint.checkpoint import save_checkpoint
-    from seminpaint.evaluate import evaluate
+    from seminpaint.evaluation import evaluate
 
     from conftest import TINY, tiny_model
 
@@ -348,7 +348,7 @@ def predictions(out: Path) -> dict[str, bytes]:
 
 def test_explicit_shards_then_one_scoring_call_equal_the_unsharded_run(evaluation_setup, tmp_path):
     from seminpaint.cli import main
-    from seminpaint.evaluate import prediction_path, timing_path
+    from seminpaint.evaluation import prediction_path, timing_path
 
     reference = evaluation_setup[2]
     out = tmp_path / "out"

@@ -270,7 +270,7 @@ def test_the_command(tmp_path, capsys):
 
 
 def test_the_encoder_counts_in_a_models_fingerprint():
-    from seminpaint.evaluate import model_fingerprint
+    from seminpaint.evaluation import model_fingerprint
 
     plain, with_encoder = tiny_model(), model_with_encoder()
     assert model_fingerprint(plain) == model_digest(plain)  # unchanged for a model without an encoder

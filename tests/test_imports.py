@@ -10,7 +10,7 @@ import sys
 
 def test_inference_imports_no_training_module():
     code = ("import json, sys\n"
-            "import seminpaint.api, seminpaint.web.app, seminpaint.evaluate\n"
+            "import seminpaint.api, seminpaint.web.app, seminpaint.evaluation\n"
             "print(json.dumps(sorted(name for name in sys.modules if name.startswith('seminpaint'))))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = json.loads(result.stdout)

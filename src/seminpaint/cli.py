@@ -619,7 +619,7 @@ def run_evaluate(args) -> None:
     import datetime
 
     from . import distributed
-    from .evaluate import evaluate
+    from .evaluation import evaluate
 
     options = evaluate_method_options(args.method_option)
     if "ours" in args.methods:  # the preset's settings with the command line's overrides
