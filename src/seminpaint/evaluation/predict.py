@@ -88,8 +88,9 @@ def _check_config(out: Path, method: str, config: dict, *, ignore: Sequence[str]
     config = json.loads(json.dumps(_jsonable(config)))  # what the file will hold
     if path.is_file():
         old, new = _flatten(read_json(path)), _flatten(config)
-        # A search setting on one side only is a field added to SearchSettings since (at its
-        # default); any other key missing on one side is a difference (e.g. a baseline option).
+        # A search setting on one side only is a SearchSettings field the other side's version of
+        # the library did not have (at its default); any other key missing on one side is a
+        # difference (e.g. a baseline option).
         keys = sorted(key for key in (set(old) | set(new)) - set(ignore)
                       if not (key.startswith("settings.") and (key not in old or key not in new)))
         differ = [f"{key} {old.get(key, '(unset)')!r} ≠ {new.get(key, '(unset)')!r}"

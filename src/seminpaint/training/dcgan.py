@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import load_weights, save_checkpoint
+from ..checkpoint import Checkpoint, load_weights, save_checkpoint
 from ..dcgan import DCGANConfig, Discriminator, Generator, init_weights, sample_latent
 from ..images import from_tensor, make_grid, save_image
 from .averaging import standing_statistics, update_average
@@ -76,6 +76,43 @@ def gan_step(generator: nn.Module, discriminator: nn.Module, optimizer_g: torch.
     return dict(loss_d=loss_d.detach(), loss_g=loss_g.detach(), d_of_fake=torch.sigmoid(logit_fake.detach()).mean())
 
 
+def start_average(generator: Generator, checkpoint: Checkpoint | None, device) -> Generator:
+    """The moving average of G's weights on `device`, without gradients: the checkpoint's (AVERAGE)
+    when it has one, else G's weights (a run that had none starts here)."""
+    average = Generator(generator.config).to(device).requires_grad_(False)
+    average.load_state_dict(generator.state_dict())
+    if checkpoint is not None and checkpoint.state_dict(AVERAGE):
+        load_weights(average, checkpoint, AVERAGE)
+    return average
+
+
+def random_and_average_state(rng: torch.Generator, average: Generator | None) -> dict[str, torch.Tensor]:
+    """What a checkpoint keeps beside the networks: the flips' and z's generator, the moving average."""
+    extra = {"rng.train": rng.get_state()}
+    if average is not None:
+        extra.update({f"{AVERAGE}.{name}": value for name, value in average.state_dict().items()})
+    return extra
+
+
+def save_samples(generator: Generator, z: torch.Tensor, path: Path) -> None:
+    """An 8×8 grid (for 64 z) of G(z), G in eval mode for it, as a PNG at `path`."""
+    generator.eval()
+    with torch.no_grad():
+        grid = make_grid(from_tensor(generator(z)))
+    generator.train()
+    save_image(path, grid)
+
+
+def save_generator(path: Path, generator: Generator, discriminator: Discriminator, average: Generator | None,
+                   config: TrainConfig, training: dict) -> None:
+    """An epoch file: G and D, or with a moving average of G's weights that average, with BatchNorm
+    statistics of its own (averaging.standing_statistics), in G's place."""
+    if average is not None:
+        generator = standing_statistics(average, generator.latent_dim, seed=config.seed)
+        training = dict(training, generator="moving average of the weights", ema_decay=config.ema_decay)
+    save_checkpoint(path, generator.config, generator, discriminator, training=training)
+
+
 def train(
     images: np.ndarray,
     run_dir: str | Path,
@@ -109,12 +146,7 @@ def train(
     rng = torch.Generator().manual_seed(config.seed)  # flips and z during training
     if run.checkpoint is not None:
         rng.set_state(run.checkpoint.tensors["rng.train"])
-    average = None  # the moving average of G's weights, when asked for
-    if config.ema_decay > 0:
-        average = Generator(model_config).to(device).requires_grad_(False)
-        average.load_state_dict(generator.state_dict())  # starts at G (a run that had none starts here)
-        if run.checkpoint is not None and run.checkpoint.state_dict(AVERAGE):
-            load_weights(average, run.checkpoint, AVERAGE)
+    average = start_average(generator, run.checkpoint, device) if config.ema_decay > 0 else None
     run_generator, run_discriminator = run.parallel(generator), run.parallel(discriminator)
     fixed_z = sample_latent(config.sample_count, model_config.latent_dim,
                             generator=torch.Generator().manual_seed(config.seed + 1)).to(device)
@@ -130,25 +162,13 @@ def train(
             update_average(average, generator, config.ema_decay)
         return values
 
-    def extra_tensors() -> dict[str, torch.Tensor]:
-        extra = {"rng.train": rng.get_state()}
-        if average is not None:
-            extra.update({f"{AVERAGE}.{name}": value for name, value in average.state_dict().items()})
-        return extra
-
     def samples() -> None:
-        generator.eval()
-        with torch.no_grad():
-            grid = make_grid(from_tensor(generator(fixed_z)))
-        generator.train()
-        save_image(run.dir / "samples" / f"step_{run.position.step:07d}.png", grid)
+        save_samples(generator, fixed_z, run.dir / "samples" / f"step_{run.position.step:07d}.png")
 
     def save_epoch(epoch: int) -> None:
-        kept, training = generator, dict(epoch=epoch, step=run.position.step)
-        if average is not None:  # the average, with BatchNorm statistics of its own
-            kept = standing_statistics(average, model_config.latent_dim, seed=config.seed)
-            training.update(generator="moving average of the weights", ema_decay=config.ema_decay)
-        save_checkpoint(run.epoch_path(epoch), model_config, kept, discriminator, training=training)
+        save_generator(run.epoch_path(epoch), generator, discriminator, average, config,
+                       dict(epoch=epoch, step=run.position.step))
 
-    run.loop(step, extra_tensors=extra_tensors, after_checkpoint=samples, end_epoch=save_epoch, log_every="epoch")
+    run.loop(step, extra_tensors=lambda: random_and_average_state(rng, average), after_checkpoint=samples,
+             end_epoch=save_epoch, log_every="epoch")
     return run.checkpoint_path

@@ -176,6 +176,24 @@ def rounded(means: dict[str, float], digits: int | dict[str, int] = 4) -> dict[s
     return {name: round(value, digits if isinstance(digits, int) else digits[name]) for name, value in means.items()}
 
 
+class Meter:
+    """The step's values since the last log line: their sums (float64), the steps, the time."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, np.float64] = {}
+        self.steps, self.since = 0, time.perf_counter()
+
+    def add(self, values: dict[str, np.float32]) -> None:
+        self.sums = {name: self.sums.get(name, np.float64(0.0)) + value for name, value in values.items()}
+        self.steps += 1
+
+    def means(self) -> dict[str, np.float64]:
+        return {name: total / self.steps for name, total in self.sums.items()}
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.since
+
+
 class Run:
     """One training run in its folder: resumed from its checkpoint when it has one, its networks on
     the device in the run's precision with their Adam optimisers, and the loop over the epochs.
@@ -280,6 +298,19 @@ class Run:
         write_checkpoint(self.checkpoint_path, self.model_config, self.networks, format=self.format,
                          extra_tensors=tensors, training=training)
 
+    def global_values(self, values: dict[str, torch.Tensor]) -> dict[str, np.float32]:
+        """A step's values (scalar tensors) as numbers, each the mean over the ranks in a group."""
+        stacked = torch.stack([value.detach() for value in values.values()]).float()
+        if self.world > 1:
+            stacked = distributed.mean_over_ranks(stacked)  # the global batch's
+        return dict(zip(values, stacked.cpu().numpy()))
+
+    def write_log(self, entry: dict) -> None:
+        """Append {epoch, step, **entry} to log.jsonl (rank 0)."""
+        if self.main:
+            with self.log_path.open("a") as file:
+                file.write(json.dumps(dict(epoch=self.position.epoch, step=self.position.step, **entry)) + "\n")
+
     def loop(
         self, step: Callable[[torch.Tensor], dict[str, torch.Tensor]], *,
         extra_tensors: Callable[[], dict[str, torch.Tensor]] = dict,
@@ -302,26 +333,22 @@ class Run:
         """
         config, position = self.config, self.position
         steps_per_epoch = self.count // config.batch_size
-        names: list[str] = []
-        sums, summed, since = np.zeros(0), 0, time.perf_counter()  # float64 sums of the step's values
+        meter = Meter()
 
         def checkpoint(epoch_end: bool) -> None:
-            nonlocal sums, summed, since
-            seconds = time.perf_counter() - since
+            nonlocal meter
+            seconds = meter.seconds()  # the steps' time: the writing below is not counted
             self.save(extra_tensors())
             if self.main and after_checkpoint is not None:
                 after_checkpoint()
             if self.main and epoch_end and end_epoch is not None:
                 end_epoch(position.epoch)
-            if log_every == "epoch" and not epoch_end:
-                return
-            if self.main and summed:
-                entry = dict(epoch=position.epoch, step=position.step, seconds=round(seconds, 1),
-                             images_per_second=round(summed * config.batch_size / seconds, 1),
-                             **log(dict(zip(names, sums / summed))))
-                with self.log_path.open("a") as file:
-                    file.write(json.dumps(entry) + "\n")
-            sums, summed, since = np.zeros(0), 0, time.perf_counter()  # float64 sums of the step's values
+            if epoch_end or log_every == "checkpoint":
+                if self.main and meter.steps:
+                    self.write_log(dict(seconds=round(seconds, 1),
+                                        images_per_second=round(meter.steps * config.batch_size / seconds, 1),
+                                        **log(meter.means())))
+                meter = Meter()
 
         try:
             while position.epoch < config.epochs:
@@ -331,19 +358,14 @@ class Run:
                 started, done = time.perf_counter(), 0
                 while position.step_in_epoch < steps_per_epoch:
                     first = position.step_in_epoch * config.batch_size
-                    shown = step(order[first:first + config.batch_size])
-                    names = list(shown)
-                    values = torch.stack([value.detach() for value in shown.values()]).float()
-                    if self.world > 1:
-                        values = distributed.mean_over_ranks(values)  # the global batch's
-                    values = values.cpu().numpy()
-                    sums, summed = (sums if summed else np.zeros(len(values))) + values, summed + 1
+                    values = self.global_values(step(order[first:first + config.batch_size]))
+                    meter.add(values)
                     position.step += 1
                     position.step_in_epoch += 1
                     done += config.batch_size
                     bar.update(1)
                     bar.set_postfix(img_s=f"{done / (time.perf_counter() - started):.0f}",
-                                    **{name: f"{value:.4g}" for name, value in zip(names, values)})
+                                    **{name: f"{value:.4g}" for name, value in values.items()})
                     if position.step % config.checkpoint_every == 0 and position.step_in_epoch < steps_per_epoch:
                         checkpoint(epoch_end=False)
                 bar.close()
