@@ -27,7 +27,7 @@ from seminpaint import PRESETS, inpaint, load_model
 from seminpaint.data import load_dataset
 from seminpaint.masks import make_masks
 from seminpaint.precision import PLAIN, compute_dtype, resolve_precision
-from seminpaint.train import TrainConfig, train
+from seminpaint.training import TrainConfig, train
 from train_speed import images_per_second
 
 

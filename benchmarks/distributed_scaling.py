@@ -36,7 +36,7 @@ def worker(args) -> None:
 
     from seminpaint import distributed
     from seminpaint.dcgan import DCGANConfig
-    from seminpaint.train import TrainConfig, train
+    from seminpaint.training import TrainConfig, train
 
     torch.set_num_threads(args.threads)
     count = args.steps * args.batch_size

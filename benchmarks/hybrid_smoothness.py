@@ -17,7 +17,7 @@ import argparse
 import numpy as np
 
 from seminpaint.blend import hybrid_blend
-from seminpaint.evaluate import load_set
+from seminpaint.evaluation import load_set
 from seminpaint.metrics import psnr
 
 SMOOTHNESS = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 1e4)

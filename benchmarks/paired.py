@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from seminpaint.errors import InpaintError
-from seminpaint.evaluate import image_path, mask_path, read_scores
+from seminpaint.evaluation import image_path, mask_path, read_scores
 
 
 def scores_of(spec: str, out: str, metric: str) -> tuple[Path, dict[tuple[str, int], float]]:

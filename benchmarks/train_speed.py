@@ -30,7 +30,7 @@ from seminpaint.data import load_dataset
 from seminpaint.masks import make_masks
 from seminpaint.metrics import psnr
 from seminpaint.precision import PRECISIONS
-from seminpaint.train import CHECKPOINT_NAME, TrainConfig, train
+from seminpaint.training import CHECKPOINT_NAME, TrainConfig, train
 
 QUALITY_SEARCH = PRESETS["fast"].with_options(iterations=300, start="random")
 """The quality check's search: 300 steps from a random start (a freshly trained model has no encoder)."""

@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-import seminpaint.train as train_module
-from seminpaint.averaging import standing_statistics, update_average
+import seminpaint.training.dcgan as train_module
 from seminpaint.checkpoint import build_networks, read_checkpoint
 from seminpaint.dcgan import Generator, init_weights, sample_latent
 from seminpaint.errors import InpaintError
-from seminpaint.train import AVERAGE, CHECKPOINT_NAME, TrainConfig, train
+from seminpaint.training import CHECKPOINT_NAME, TrainConfig, train
+from seminpaint.training.averaging import standing_statistics, update_average
+from seminpaint.training.dcgan import AVERAGE
 
 from conftest import TINY, interrupt_on_call
 

@@ -10,21 +10,21 @@ import pytest
 import torch
 from PIL import Image
 
-import seminpaint.train as train_module
+import seminpaint.training.loop as loop_module
 from seminpaint import baselines, load_model
 from seminpaint.baselines import context_encoder as ce_baseline
 from seminpaint.checkpoint import read_checkpoint, save_checkpoint
 from seminpaint.cli import main
-from seminpaint.context_encoder import (
-    MASK_STREAM, ContextEncoder, ContextEncoderConfig, ContextEncoderTrainConfig, complete, export,
-    load_context_encoder, step_rng, train_context_encoder,
-)
+from seminpaint.context_encoder import ContextEncoder, ContextEncoderConfig, complete, export, load_context_encoder
 from seminpaint.dcgan import init_weights
 from seminpaint.errors import InpaintError
-from seminpaint.evaluate import evaluate
+from seminpaint.evaluation import evaluate
 from seminpaint.images import read_image
 from seminpaint.masks import MASK_KINDS, center_mask, make_mask, training_masks
-from seminpaint.train import CHECKPOINT_NAME
+from seminpaint.training import CHECKPOINT_NAME
+from seminpaint.training.context_encoder import (
+    MASK_STREAM, ContextEncoderTrainConfig, step_rng, train_context_encoder,
+)
 
 from conftest import TINY, TINY_CE, interrupt_on_call, tiny_context_encoder, tiny_model
 
@@ -115,14 +115,14 @@ def test_killed_run_resumes_exactly(tmp_path, monkeypatch):
     reference = weights(train_context_encoder(smooth_images(), tmp_path / "straight", model_config=TINY_CE,
                                               config=CONFIG, progress=False))
     # Kill the second run in the middle of its 8th step (its 8th batch of masks); 2 epochs × 4 steps.
-    interrupt_on_call(monkeypatch, train_module, "training_masks", 8)
+    interrupt_on_call(monkeypatch, loop_module, "training_masks", 8)
     with pytest.raises(KeyboardInterrupt):
         train_context_encoder(smooth_images(), tmp_path / "killed", model_config=TINY_CE, config=CONFIG,
                               progress=False)
     last = read_checkpoint(tmp_path / "killed" / CHECKPOINT_NAME, format="seminpaint-context-encoder",
                            config_class=ContextEncoderConfig)
     assert last.training["step"] == 6  # the last checkpoint
-    monkeypatch.setattr(train_module, "training_masks", training_masks)
+    monkeypatch.setattr(loop_module, "training_masks", training_masks)
 
     resumed = weights(train_context_encoder(smooth_images(), tmp_path / "killed", model_config=TINY_CE,
                                             config=CONFIG, progress=False))

@@ -39,7 +39,7 @@ def train_images(count=IMAGES, seed=0):
 
 
 def train_config(**changes):
-    from seminpaint.train import TrainConfig
+    from seminpaint.training import TrainConfig
 
     values = dict(epochs=2, batch_size=BATCH, checkpoint_every=3, precision="fp32", sample_count=4)
     values.update(changes)
@@ -141,7 +141,7 @@ def worker_batchnorm(spec: dict) -> dict:
 
 def worker_train(spec: dict) -> dict:
     """train() in the group; optionally 'killed' (KeyboardInterrupt) at the n-th z draw, as in test_train."""
-    import seminpaint.train as train_module
+    import seminpaint.training.dcgan as train_module
     from seminpaint import InpaintError, distributed
 
     from conftest import TINY
@@ -218,7 +218,7 @@ def test_global_batchnorm_matches_batchnorm_on_the_whole_batch(killed_run):
 @needs_gloo
 def test_two_processes_train_like_one_and_resume(killed_run):
     from seminpaint.checkpoint import read_checkpoint
-    from seminpaint.train import CHECKPOINT_NAME, train
+    from seminpaint.training import CHECKPOINT_NAME, train
 
     from conftest import TINY
 
@@ -318,7 +318,7 @@ def write_faces(folder: Path, count: int = COUNT) -> None:
 @pytest.fixture(scope="module")
 def evaluation_setup(tmp_path_factory):
     from seminpaint.checkpoint import save_checkpoint
-    from seminpaint.evaluate import evaluate
+    from seminpaint.evaluation import evaluate
 
     from conftest import TINY, tiny_model
 
@@ -348,7 +348,7 @@ def predictions(out: Path) -> dict[str, bytes]:
 
 def test_explicit_shards_then_one_scoring_call_equal_the_unsharded_run(evaluation_setup, tmp_path):
     from seminpaint.cli import main
-    from seminpaint.evaluate import prediction_path, timing_path
+    from seminpaint.evaluation import prediction_path, timing_path
 
     reference = evaluation_setup[2]
     out = tmp_path / "out"

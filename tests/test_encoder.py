@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import TINY, interrupt_on_call, tiny_model
 
-import seminpaint.train as train_module
+import seminpaint.training.loop as loop_module
 from seminpaint import load_model, search
 from seminpaint.checkpoint import read_checkpoint, save_checkpoint
 from seminpaint.cli import main
@@ -20,8 +20,8 @@ from seminpaint.encoder import EncoderConfig, LatentEncoder
 from seminpaint.errors import InpaintError
 from seminpaint.settings import PAPER, PRESETS
 from seminpaint.masks import training_masks
-from seminpaint.train import CHECKPOINT_NAME
-from seminpaint.train_encoder import (
+from seminpaint.training import CHECKPOINT_NAME
+from seminpaint.training.latent_encoder import (
     ENCODER_STREAM,
     EncoderTrainConfig,
     amortised_loss,
@@ -208,10 +208,10 @@ def test_killed_run_resumes_exactly(tmp_path, monkeypatch, precision):
     train_encoder(images, model, tmp_path / "straight", config=config, features=8, progress=False)
     reference = weights(tmp_path / "straight" / CHECKPOINT_NAME)
     # Kill the run in its 8th step (2 epochs × 4 steps; checkpoints after steps 3, 4 and 6).
-    interrupt_on_call(monkeypatch, train_module, "training_masks", 8)
+    interrupt_on_call(monkeypatch, loop_module, "training_masks", 8)
     with pytest.raises(KeyboardInterrupt):
         train_encoder(images, model, tmp_path / "killed", config=config, features=8, progress=False)
-    monkeypatch.setattr(train_module, "training_masks", training_masks)
+    monkeypatch.setattr(loop_module, "training_masks", training_masks)
     last = read_checkpoint(tmp_path / "killed" / CHECKPOINT_NAME, format="seminpaint-latent-encoder",
                            config_class=EncoderConfig)
     assert last.training["step"] == 6
@@ -270,7 +270,7 @@ def test_the_command(tmp_path, capsys):
 
 
 def test_the_encoder_counts_in_a_models_fingerprint():
-    from seminpaint.evaluate import model_fingerprint
+    from seminpaint.evaluation import model_fingerprint
 
     plain, with_encoder = tiny_model(), model_with_encoder()
     assert model_fingerprint(plain) == model_digest(plain)  # unchanged for a model without an encoder

@@ -14,9 +14,8 @@ from seminpaint import api
 from seminpaint.blend import hybrid_blend
 from seminpaint.checkpoint import save_checkpoint
 from seminpaint.cli import main
-from seminpaint.evaluate import (
-    FIGURE_PADDING, FIGURE_SCALE, image_path, mask_path, prediction_path, read_scores, report, timing_path, evaluate,
-)
+from seminpaint.evaluation import evaluate, image_path, mask_path, prediction_path, read_scores, timing_path
+from seminpaint.evaluation.report import FIGURE_PADDING, FIGURE_SCALE, report
 from seminpaint.masks import make_masks
 
 from conftest import TINY, tiny_model

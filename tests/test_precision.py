@@ -6,7 +6,7 @@ from seminpaint.errors import InpaintError
 from seminpaint.latent import search_networks
 from seminpaint.settings import PAPER, PRESETS, SearchSettings
 from seminpaint.precision import PRECISIONS, is_fast, native_bf16, resolve_precision
-from seminpaint.train import TrainConfig
+from seminpaint.training import TrainConfig
 
 from conftest import tiny_model
 

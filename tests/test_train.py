@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-import seminpaint.train as train_module
+import seminpaint.training.dcgan as train_module
 from seminpaint.checkpoint import read_checkpoint
 from seminpaint.errors import InpaintError
-from seminpaint.train import CHECKPOINT_NAME, TrainConfig, train
+from seminpaint.training import CHECKPOINT_NAME, TrainConfig, train
 
 from conftest import TINY, interrupt_on_call
 

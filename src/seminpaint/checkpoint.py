@@ -6,7 +6,8 @@ A file alone rebuilds the model, and loading never unpickles anything. Tensor na
     optimizer.generator.*, optimizer.discriminator.*, rng.*   training state (training checkpoints only)
 optionally encoder.* with "encoder" = the EncoderConfig as JSON in the header: a latent encoder
 (encoder.py) that gives the search its start (SearchSettings.start); and of a latent encoder's training
-run ("format" = "seminpaint-latent-encoder", train_encoder.py): latent_encoder.*, optimizer.latent_encoder.*;
+run ("format" = "seminpaint-latent-encoder", training/latent_encoder.py): latent_encoder.*,
+optimizer.latent_encoder.*;
 and of a Context Encoder ("format" = "seminpaint-context-encoder", context_encoder.py):
     context_encoder.*   the network's state dict    discriminator.*   its adversarial D (training only)
     optimizer.context_encoder.*, optimizer.discriminator.*       training state (training checkpoints only)

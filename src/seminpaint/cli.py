@@ -79,8 +79,9 @@ def add_train_context_encoder(subparsers) -> None:
 
 def run_train_context_encoder(args) -> None:
     from . import distributed
-    from .context_encoder import ContextEncoderConfig, ContextEncoderTrainConfig, train_context_encoder
+    from .context_encoder import ContextEncoderConfig
     from .data import load_dataset
+    from .training import ContextEncoderTrainConfig, train_context_encoder
 
     if distributed.launched():
         raise InpaintError("train-context-encoder runs in one process; start it without torchrun")
@@ -117,7 +118,7 @@ def run_train_encoder(args) -> None:
     from .api import DEFAULT_MODEL, resolve_model
     from .checkpoint import checkpoint_training
     from .data import load_dataset
-    from .train_encoder import EncoderTrainConfig, train_encoder
+    from .training import EncoderTrainConfig, train_encoder
 
     if distributed.launched():
         raise InpaintError("train-encoder runs in one process; start it without torchrun")
@@ -159,7 +160,7 @@ def run_train(args) -> None:
     from . import distributed
     from .data import load_dataset
     from .dcgan import DCGANConfig
-    from .train import TrainConfig, train
+    from .training import TrainConfig, train
 
     config = replace(training_config(TrainConfig, args), ema_decay=args.ema_decay)
     device = pick_device(args.device)
@@ -618,7 +619,7 @@ def run_evaluate(args) -> None:
     import datetime
 
     from . import distributed
-    from .evaluate import evaluate
+    from .evaluation import evaluate
 
     options = evaluate_method_options(args.method_option)
     if "ours" in args.methods:  # the preset's settings with the command line's overrides

@@ -1,9 +1,10 @@
 """A latent encoder E: (y, M) → z, a learned starting point for the search of Eq. 2 (ours, not the paper's).
 
-The paper starts every search from a random z and needs 1500 Adam steps. E is trained (train_encoder.py)
-to *amortise* that search: to output, in one forward pass, a z with low search objective
-L_c(z | y, M) + L_p(z) for the corrupted image y and its mask M. The search then starts from E(y, M)
-instead of a random z and needs far fewer steps (SearchSettings.start, docs/results/README.md).
+The paper starts every search from a random z and needs 1500 Adam steps. E is trained
+(training/latent_encoder.py) to *amortise* that search: to output, in one forward pass, a z with
+low search objective L_c(z | y, M) + L_p(z) for the corrupted image y and its mask M. The search
+then starts from E(y, M) instead of a random z and needs far fewer steps (SearchSettings.start,
+docs/results/README.md).
 
 Network, for 64×64×3 with features 64 and latent_dim 100:
     image (B,3,64,64) in [-1, 1], hole set to 0, and the mask (1 = missing) → (B,4,64,64)
