@@ -79,7 +79,7 @@ def photos(count: int, root: Path, seed: int):
     from skimage import data
 
     astronaut = data.astronaut()
-    yield "astronaut 512×512", astronaut, ASTRONAUT_SQUARE
+    yield "astronaut 512x512", astronaut, ASTRONAUT_SQUARE
     top, left, side = ASTRONAUT_SQUARE
     sources = [("astronaut's face", astronaut[top:top + side, left:left + side])]
     sources += [(f"CelebA val {i}", face) for i, face in enumerate(load(root, split="val", image_size=64, limit=count))]
@@ -92,7 +92,7 @@ def photos(count: int, root: Path, seed: int):
             canvas = grounds[ground].copy()
             canvas[at[0]:at[0] + size, at[1]:at[1] + size] = np.asarray(
                 Image.fromarray(face).resize((size, size), Image.Resampling.BICUBIC))
-            yield f"{name}, {size} px on {ground}", canvas, (at[0], at[1], size)
+            yield f"{name}, {size}x{size} on {ground}", canvas, (at[0], at[1], size)
 
 
 def run(model, settings, images, masks, **options):
@@ -197,7 +197,30 @@ def main() -> None:
     figure = labelled_grid(rows, column_titles=["with the hole", "hole-centred", "framed", "photo"], row_titles=titles,
                            scale=1)
     save_image(args.out / "real_photos.png", figure)
-    print(f"wrote {args.out / 'real_photos.md'} and {args.out / 'real_photos.png'}")
+    readme_figure(images_float[1], masks[1], score("framed", 1)[2], model, args.out / "astronaut.png")
+    print(f"wrote {args.out / 'real_photos.md'}, {args.out / 'real_photos.png'} and {args.out / 'astronaut.png'}")
+
+
+def readme_figure(photo: np.ndarray, mask: np.ndarray, result, model, path: Path) -> None:
+    """The README's first example: the photo with the hole, what the model saw, the result (all 256×256
+    tiles), and the face enlarged: with the hole, filled, the photo."""
+    from seminpaint.api import model_view
+
+    def tile(array, box=None, resample=Image.Resampling.LANCZOS):
+        if box is not None:
+            array = array[box[0]:box[0] + box[2], box[1]:box[1] + box[2]]
+        image = Image.fromarray((np.clip(array, 0, 1) * 255).astype(np.uint8))
+        return np.asarray(image.resize((256, 256), resample)).astype(np.float32) / 255
+
+    top, left, side = ASTRONAUT_SQUARE
+    face = (top, left, side)
+    seen = model_view(photo, mask, result.crop, model)
+    figure = labelled_grid(
+        [[tile(show_hole(photo, mask)), tile(seen, resample=Image.Resampling.NEAREST), tile(result.image)],
+         [tile(show_hole(photo, mask), face), tile(result.image, face), tile(photo, face)]],
+        column_titles=["astronaut.png + hole.png", "what the model saw (--save-crop)", "filled.png"],
+        row_titles=["512x512", "her face"], scale=1)
+    save_image(path, figure)
 
 
 if __name__ == "__main__":
