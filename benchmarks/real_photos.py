@@ -193,7 +193,7 @@ def main() -> None:
         truth = images_float[index]
         rows.append([tile(show_hole(truth, masks[index])), tile(score("hole-centred", index)[2].image),
                      tile(score("framed", index)[2].image), tile(truth)])
-        titles.append(f"{cases[index][0][:24]} {kind}")
+        titles.append(f"{cases[index][0].split(' on ')[0]}, {kind}")
     figure = labelled_grid(rows, column_titles=["with the hole", "hole-centred", "framed", "photo"], row_titles=titles,
                            scale=1)
     save_image(args.out / "real_photos.png", figure)
@@ -202,8 +202,8 @@ def main() -> None:
 
 
 def readme_figure(photo: np.ndarray, mask: np.ndarray, result, model, path: Path) -> None:
-    """The README's first example: the photo with the hole, what the model saw, the result (all 256×256
-    tiles), and the face enlarged: with the hole, filled, the photo."""
+    """The README's first example, one row of 256×256 tiles: the photo with the hole, her face with the
+    hole, what the model saw (--save-crop), her face filled, and the photo's face."""
     from seminpaint.api import model_view
 
     def tile(array, box=None, resample=Image.Resampling.LANCZOS):
@@ -212,16 +212,14 @@ def readme_figure(photo: np.ndarray, mask: np.ndarray, result, model, path: Path
         image = Image.fromarray((np.clip(array, 0, 1) * 255).astype(np.uint8))
         return np.asarray(image.resize((256, 256), resample)).astype(np.float32) / 255
 
-    top, left, side = ASTRONAUT_SQUARE
-    face = (top, left, side)
+    face = ASTRONAUT_SQUARE
     seen = model_view(photo, mask, result.crop, model)
     figure = labelled_grid(
-        [[tile(show_hole(photo, mask)), tile(seen, resample=Image.Resampling.NEAREST), tile(result.image)],
-         [tile(show_hole(photo, mask), face), tile(result.image, face), tile(photo, face)]],
-        column_titles=["astronaut.png + hole.png", "what the model saw (--save-crop)", "filled.png"],
-        row_titles=["512x512", "her face"], scale=1)
+        [[tile(show_hole(photo, mask)), tile(show_hole(photo, mask), face), tile(seen, resample=Image.Resampling.NEAREST),
+          tile(result.image, face), tile(photo, face)]],
+        column_titles=["astronaut.png + hole.png", "her face", "what the model saw", "filled.png", "before the hole"],
+        scale=1)
     save_image(path, figure)
-
 
 if __name__ == "__main__":
     main()

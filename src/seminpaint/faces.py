@@ -239,8 +239,8 @@ def framed_crop(mask: np.ndarray, image: np.ndarray, size: tuple[int, int], fram
     holding = [f for f in touching if holds(framing.frame(f, size), hole)]
     if not holding:
         raise InpaintError(f"the hole reaches out of the face at {face_text(touching[0])} (the square the model "
-                           f"sees is {square_text(framing.frame(touching[0], size))}): keep the hole within it, "
-                           "or switch the check off (--no-face-check; face_check=False)")
+                           f"sees is {square_text(framing.frame(touching[0], size))}): keep the hole within it, or "
+                           "search around the hole (--no-face-check, no --face; face_check=False, no face=)")
     chosen = max(holding, key=lambda f: (inside(f, mask), f.votes))
     top, left, frame_height, frame_width = framing.frame(chosen, size)
     inner_top, inner_left = max(top, 0), max(left, 0)
@@ -251,7 +251,8 @@ def framed_crop(mask: np.ndarray, image: np.ndarray, size: tuple[int, int], fram
 
 def around(hole: tuple[int, int, int, int], height: int, width: int) -> tuple[int, int, int, int]:
     """(top, left, height, width) of the region searched a second time for small faces: the hole's box
-    grown by eight times its longer side, at least 8·WINDOW·(the first pass's downscale), clipped."""
+    grown on every side by four times its longer side, and at least by four first-pass windows
+    (4·WINDOW image pixels per DETECTION_SIDE / the image's longer side), clipped to the image."""
     top, left, bottom, right = hole
     first_pass = max(height, width) / DETECTION_SIDE
     reach = max(4 * max(bottom - top, right - left), int(4 * WINDOW * first_pass))
