@@ -89,7 +89,7 @@ def warn_if_implausible(model: GenerativeModel, generated, images: np.ndarray, m
     for index, score in enumerate(agreement):
         if score < threshold:
             reason = (f"the completion is unlikely to be a face: the model's best fit follows the edges of the known "
-                      f"pixels with a correlation of {score:.2f}, below the {threshold:.2f} that 99 in 100 face crops "
+                      f"pixels with a correlation of {score:.3f}, below the {threshold:.3f} that 99 in 100 face crops "
                       "reach (is the hole in a face, framed as the model's faces?)")
             which = f"image {index}: " if len(agreement) > 1 else ""
             warnings.warn(ImplausibleCompletion(which + reason, index=index, score=float(score),
