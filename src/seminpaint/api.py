@@ -20,6 +20,7 @@ from .images import MAX_PIXELS, from_tensor, to_float, to_tensor
 from .latent import SearchResult, search
 from .masks import check_mask
 from .model import GenerativeModel
+from .plausibility import warn_if_implausible
 from .precision import resolve_precision
 from .settings import PRESETS, WITHOUT_ENCODER, SearchSettings, resolve_preset
 
@@ -54,17 +55,52 @@ class Crop:
 
     It holds the whole hole (the mask's bounding box) with context around it; G(ẑ) is computed at
     the model's size for this region, upsampled to it, and blended in only here.
+
+    frame: for a face framed like the model's training faces (faces.py), the square the model sees,
+    (top, left, height, width) in image pixels; it may reach past the image, whose region inside is
+    the crop (the pixels outside count as missing). None: the crop itself. face: the face box
+    (x, y, width, height) it was framed around, None when there is none.
     """
 
     top: int
     left: int
     height: int
     width: int
+    frame: tuple[int, int, int, int] | None = None
+    face: tuple[int, int, int, int] | None = None
 
     @property
     def slices(self) -> tuple[slice, slice]:
         """(rows, columns) slices of the region, for indexing (H, W, ...) arrays."""
         return slice(self.top, self.top + self.height), slice(self.left, self.left + self.width)
+
+    @property
+    def framed(self) -> tuple[int, int, int, int]:
+        """(top, left, height, width) of what the model sees: the frame, or the crop itself."""
+        return self.frame if self.frame is not None else (self.top, self.left, self.height, self.width)
+
+    def view(self, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The framed region of `image` (H, W, C) and `mask` (H, W) (True = missing): pixels outside
+        the image are 0 and missing."""
+        top, left, height, width = self.framed
+        rows, columns = self.slices
+        if (top, left, height, width) == (self.top, self.left, self.height, self.width):
+            return image[rows, columns], mask[rows, columns]
+        inner = (slice(self.top - top, self.top - top + self.height),
+                 slice(self.left - left, self.left - left + self.width))
+        view = np.zeros((height, width, image.shape[-1]), dtype=image.dtype)
+        missing = np.ones((height, width), dtype=bool)
+        view[inner], missing[inner] = image[rows, columns], mask[rows, columns]
+        return view, missing
+
+    def from_model(self, generated: np.ndarray) -> np.ndarray:
+        """G(ẑ) at the model's size, (h, w, c) float [0, 1] → the crop's pixels (height, width, c):
+        upsampled (bicubic) to the frame, and the part inside the image cut out."""
+        top, left, height, width = self.framed
+        if generated.shape[:2] != (height, width):
+            generated = np.clip(resize(generated, (height, width, generated.shape[-1]), order=3), 0, 1)
+        generated = generated.astype(np.float32, copy=False)
+        return generated[self.top - top:self.top - top + self.height, self.left - left:self.left - left + self.width]
 
 
 CONTEXT = 2.0
@@ -73,13 +109,21 @@ quarter of the crop, as the paper's centre mask covers the central quarter of a 
 
 
 def resolve_model(model: GenerativeModel | str | Path | None, device: torch.device | str | None) -> GenerativeModel:
-    """A GenerativeModel from a model, a checkpoint path, or None (the model shipped with the package)."""
+    """A GenerativeModel from a model, a checkpoint path, or None (the model shipped with the package).
+
+    The shipped model comes as a face model (its `faces` is faces.SHIPPED: CelebA's framing and its
+    plausibility threshold); other checkpoints take images as they come."""
     if model is None:
         if not DEFAULT_MODEL.is_file():
             raise InpaintError("no model given and no default model is installed; pass a checkpoint")
         model = DEFAULT_MODEL
     if isinstance(model, (str, Path)):
-        return load_model(model, device=device or "cpu")
+        loaded = load_model(model, device=device or "cpu")
+        if Path(model).resolve() == DEFAULT_MODEL.resolve():
+            from .faces import SHIPPED
+
+            loaded.faces = SHIPPED
+        return loaded
     if not isinstance(model, GenerativeModel):
         raise InpaintError(f"model must be a GenerativeModel or a checkpoint path, got {type(model).__name__}")
     return model.to(device) if device is not None else model
@@ -266,6 +310,46 @@ def crop_around(mask: np.ndarray, size: tuple[int, int], *, context: float = CON
     return Crop(place(top, bottom, crop_h, height), place(left, right, crop_w, width), crop_h, crop_w)
 
 
+def face_boxes(face, count: int) -> list:
+    """inpaint's `face` as one box (or None) per image: None, a box (x, y, width, height) for every
+    image, or a sequence of `count` boxes (or None)."""
+    if face is None:
+        return [None] * count
+    per_image = isinstance(face, (list, tuple)) and len(face) > 0 and all(
+        box is None or isinstance(box, (list, tuple, np.ndarray)) or hasattr(box, "votes") for box in face)
+    if not per_image:
+        return [face] * count
+    if len(face) != count:
+        raise InpaintError(f"give one face box per image: {len(face)} boxes for {count} images")
+    return list(face)
+
+
+def choose_crop(image: np.ndarray, mask: np.ndarray, model: GenerativeModel, *, context: float = CONTEXT,
+                face=None, face_check: bool = True) -> Crop:
+    """The region the search sees for one image ((H, W, C) float [0, 1]) and its mask ((H, W) bool,
+    True = missing).
+
+    For a face model (model.faces set) the face's square, framed as the model's training faces were
+    (faces.framed_crop): the face box given, else the detected face whose square holds the hole; a
+    hole that touches no face raises InpaintError (faces.NO_FACE). An image no larger than the
+    model is taken as framed already (no detection). face_check=False (and a model that is not a
+    face model) takes the hole-centred crop instead (crop_around); a face box needs a face model.
+    """
+    size = model.image_shape[1:]
+    if face is not None:
+        if model.faces is None:
+            raise InpaintError("a face box needs a face model (its `faces` says how its faces were framed); "
+                               "this one takes images as they come")
+        from .faces import framed_crop
+
+        return framed_crop(mask, image, size, model.faces.framing, face=face)
+    if model.faces is None or not face_check or (mask.shape[0] <= size[0] and mask.shape[1] <= size[1]):
+        return crop_around(mask, size, context=context)
+    from .faces import framed_crop
+
+    return framed_crop(mask, image, size, model.faces.framing)
+
+
 @dataclass
 class Prepared:
     """inpaint's inputs as the search sees them (see prepare)."""
@@ -280,20 +364,37 @@ class Prepared:
     gray: bool
 
 
-def prepare(image: np.ndarray, mask: np.ndarray, model: GenerativeModel, *, context: float = CONTEXT) -> Prepared:
+def prepare(image: np.ndarray, mask: np.ndarray, model: GenerativeModel, *, context: float = CONTEXT,
+            face=None, face_check: bool = True) -> Prepared:
     """Validate an image and mask (as inpaint takes them) and bring them to what the search sees:
-    per image the crop around the hole (crop_around), in the model's channels, area-averaged to the
-    model's size over its known pixels only (to_model_size). Raises InpaintError for bad inputs.
+    per image its crop (choose_crop), in the model's channels, area-averaged to the model's size
+    over its known pixels only (to_model_size). Raises InpaintError for bad inputs and, for a face
+    model, for a hole that touches no face (see choose_crop).
+    face: a face box (x, y, width, height) for every image, or a sequence of one box (or None) per
+        image of a batch.
     """
     images, masks, single, gray = as_batch(image, mask)
     channels, height, width = model.image_shape
     model_images = to_model_channels(images, channels)
-    crops = [crop_around(m, (height, width), context=context) for m in masks]
-    small = [to_model_size(y[None][(slice(None), *c.slices)], m[None][(slice(None), *c.slices)], (height, width))
+    boxes = face_boxes(face, len(images))
+    crops = [choose_crop(y, m, model, context=context, face=box, face_check=face_check)
+             for y, m, box in zip(images, masks, boxes)]
+    small = [to_model_size(*(part[None] for part in c.view(y, m)), (height, width))
              for y, m, c in zip(model_images, masks, crops)]
     small_images = np.concatenate([s[0] for s in small]).astype(np.float32, copy=False)
     small_masks = np.concatenate([s[1] for s in small])
     return Prepared(images, masks, model_images, crops, small_images, small_masks, single, gray)
+
+
+def model_view(image: np.ndarray, mask: np.ndarray, crop: Crop, model: GenerativeModel) -> np.ndarray:
+    """What the search saw of one image ((H, W) or (H, W, C), as inpaint takes it) and its mask
+    ((H, W) bool, True = missing) in `crop`: (h, w, c) float [0, 1] at the model's size and channels,
+    the hole (and anything past the image's borders) white. For --save-crop."""
+    images, masks, _, _ = as_batch(image, mask)
+    channels, height, width = model.image_shape
+    view, missing = crop.view(to_model_channels(images, channels)[0], masks[0])
+    small, small_mask = to_model_size(view[None], missing[None], (height, width))
+    return np.where(small_mask[0, ..., None], 1.0, small[0]).astype(np.float32)
 
 
 def inpaint(
@@ -308,6 +409,8 @@ def inpaint(
     device: torch.device | str | None = None,
     progress: bool = False,
     callback: Callable[[int, torch.Tensor], None] | None = None,
+    face=None,
+    face_check: bool = True,
 ) -> InpaintResult | list[InpaintResult]:
     """Fill the hole of `image` with the semantic inpainting of Yeh et al. (2017).
 
@@ -333,6 +436,15 @@ def inpaint(
         With a list of images every image draws from its own copy of the generator's state, so
         each gets the result it gets alone (up to floating-point rounding, which can differ with
         the batch's size); a list of generators, one per image, is taken as it is.
+    face: for a face model (the shipped one), the box (x, y, width, height) in pixels of the face
+        the hole is in, instead of detecting it; one box for every image, or one per image (or
+        None) for a batch or list. The search then sees that face framed as the model's training
+        faces were (faces.py).
+    face_check: for a face model and an image larger than the model, the faces are detected and
+        the search sees the face whose framed square holds the hole; a hole that touches no face
+        raises InpaintError. False searches the hole-centred crop instead, face or not.
+        After the search a face model warns (plausibility.ImplausibleCompletion) for a completion
+        that is unlikely to be a face.
     device: where to run (default: where the model is).
     callback: passed to seminpaint.search: called as callback(step, z) after every Adam step with
         the current z, (restarts·N, latent_dim) — for live previews of G(z) (see prepare for the
@@ -348,16 +460,20 @@ def inpaint(
             raise InpaintError(f"give one mask per image: {len(masks)} masks for {len(image)} images")
         if not image:
             return []
-        prepared = [prepare(one, one_mask, model) for one, one_mask in zip(image, masks)]
+        boxes = face_boxes(face, len(image))
+        prepared = [prepare(one, one_mask, model, face=box, face_check=face_check)
+                    for one, one_mask, box in zip(image, masks, boxes)]
         if not all(p.single for p in prepared):
             raise InpaintError("a list of images takes single images, (H, W) or (H, W, C), not batches")
         if not isinstance(generator, (list, tuple)):
             generator = [copy_generator(generator) for _ in image] if generator is not None else None
     else:
-        prepared = [prepare(image, mask, model)]
+        prepared = [prepare(image, mask, model, face=face, face_check=face_check)]
     found = search(model, to_tensor(np.concatenate([p.small_images for p in prepared])),
                    torch.from_numpy(np.concatenate([p.small_masks for p in prepared])), settings,
                    generator=generator, progress=progress, callback=callback)
+    warn_if_implausible(model, found.generated, np.concatenate([p.small_images for p in prepared]),
+                        np.concatenate([p.small_masks for p in prepared]))
     results, first = [], 0
     for p in prepared:
         rows = slice(first, first + len(p.images))
@@ -378,14 +494,12 @@ def blend_back(prepared: Prepared, found: SearchResult, rows: slice, settings: S
     `settings` says, at the input's size, channels and layout."""
     images, masks, crops = prepared.images, prepared.masks, prepared.crops
     small_generated = from_tensor(found.generated[rows])  # (N, h, w, c) in [0, 1] at the model's size
-    channels = small_generated.shape[-1]
     blended, generated = images.copy(), images.copy()
     for index, (crop, g) in enumerate(zip(crops, small_generated)):
         crop_rows, crop_columns = crop.slices
-        if g.shape[:2] != (crop.height, crop.width):
-            g = np.clip(resize(g, (crop.height, crop.width, channels), order=3), 0, 1).astype(np.float32)
+        g = crop.from_model(g)
         y, m = prepared.model_images[index, crop_rows, crop_columns], masks[index, crop_rows, crop_columns]
-        scale = crop.height / small_generated.shape[1]
+        scale = crop.framed[2] / small_generated.shape[1]
         filled = blend_crop(y, g, m, settings.blend, scale=scale, smoothness=settings.smoothness)
         filled = np.clip(filled, 0.0, 1.0).astype(np.float32)
         like = images[index:index + 1, crop_rows, crop_columns]

@@ -218,6 +218,15 @@ def add_inpaint(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for the random starts and for random masks")
     parser.add_argument("--raw", type=Path, help="also write the raw G(ẑ) here (a file, or a folder)")
     parser.add_argument("--save-mask", type=Path, help="also write the mask used here (a file, or a folder)")
+    parser.add_argument("--save-crop", type=Path,
+                        help="also write what the model saw here (a PNG file, or a folder): the searched region at the "
+                             "model's size, the hole white")
+    parser.add_argument("--face", metavar="X,Y,W,H",
+                        help="the box of the face the hole is in (pixels: left, top, width, height), instead of "
+                             "finding it; the shipped face model searches that face framed as its training faces")
+    parser.add_argument("--no-face-check", action="store_true",
+                        help="with a face model on an image larger than the model: search the region around the "
+                             "hole instead of the detected face, and fill holes that touch no face")
     written = parser.add_mutually_exclusive_group()
     written.add_argument("--overwrite", action="store_true", help="replace existing output files")
     written.add_argument("--skip-existing", action="store_true",
@@ -265,17 +274,18 @@ def search_settings(args, model):
 @dataclass(frozen=True)
 class Job:
     """One image of `seminpaint inpaint`: its number (for its random mask), the input file, the output
-    file, and the optional raw G(ẑ) and mask files."""
+    file, and the optional raw G(ẑ), mask and model's-view (--save-crop) files."""
 
     index: int
     image: Path
     output: Path
     raw: Path | None = None
     mask: Path | None = None
+    crop: Path | None = None
 
     @property
     def outputs(self) -> list[Path]:
-        return [path for path in (self.output, self.raw, self.mask) if path is not None]
+        return [path for path in (self.output, self.raw, self.mask, self.crop) if path is not None]
 
 
 def jobs(args, shard: tuple[int, int] = (0, 1)) -> tuple[list[Job], int]:
@@ -290,7 +300,7 @@ def jobs(args, shard: tuple[int, int] = (0, 1)) -> tuple[list[Job], int]:
     if args.image.is_dir():
         if args.output.exists() and not args.output.is_dir():
             raise InpaintError(f"--output {args.output} must be a folder when --image is a folder")
-        for folder in (args.raw, args.save_mask):
+        for folder in (args.raw, args.save_mask, args.save_crop):
             if folder is not None and folder.exists() and not folder.is_dir():
                 raise InpaintError(f"{folder} must be a folder when --image is a folder")
 
@@ -298,10 +308,11 @@ def jobs(args, shard: tuple[int, int] = (0, 1)) -> tuple[list[Job], int]:
             relative = path.relative_to(args.image)
             return folder / (relative.with_suffix(suffix) if suffix else relative) if folder else None
 
-        todo = [Job(index, path, beside(args.output, path), beside(args.raw, path), beside(args.save_mask, path, ".png"))
+        todo = [Job(index, path, beside(args.output, path), beside(args.raw, path), beside(args.save_mask, path, ".png"),
+                    beside(args.save_crop, path, ".png"))
                 for index, path in enumerate(image_files(args.image))]
     else:
-        todo = [Job(0, args.image, args.output, args.raw, args.save_mask)]
+        todo = [Job(0, args.image, args.output, args.raw, args.save_mask, args.save_crop)]
     todo = [job for job in todo if in_shard(job.index, shard)]
     for job in todo[:1]:
         for path in (job.output, job.raw):
@@ -309,6 +320,8 @@ def jobs(args, shard: tuple[int, int] = (0, 1)) -> tuple[list[Job], int]:
                 check_output_path(path)
         if job.mask is not None and job.mask.suffix.lower() != ".png":
             raise InpaintError(f"masks are saved as PNG (lossless); got {job.mask.name!r}")
+        if job.crop is not None and job.crop.suffix.lower() != ".png":
+            raise InpaintError(f"--save-crop writes a PNG; got {job.crop.name!r}")
     if args.image.is_dir():
         for suffix in sorted({job.output.suffix.lower() for job in todo}):
             check_output_path(Path("x" + suffix))
@@ -353,6 +366,7 @@ def run_inpaint(args) -> None:
     from . import distributed
 
     check_method(args.method, args.references)
+    check_face_options(args)
     if args.batch_size < 1:
         raise InpaintError(f"--batch-size must be at least 1, got {args.batch_size}")
     shard = distributed.current_shard(distributed.parse_shard(args.shard) if args.shard else None)
@@ -413,11 +427,11 @@ class FolderFiller:
                                                               notice=notice)))
             except InpaintError as error:
                 outcomes[position] = error
-        for position, error in self.fill(loaded):
+        for position, error in self.fill(loaded, notice=notice):
             outcomes[position] = error
         return outcomes
 
-    def fill(self, loaded):
+    def fill(self, loaded, notice=print):
         """(position, InpaintError | None) for each loaded (position, job, image, mask), written when None."""
         if self.model is not None and len(loaded) > 1:
             try:
@@ -425,28 +439,37 @@ class FolderFiller:
             except InpaintError:  # one image's trouble must not cost the others: find it one by one
                 results = None
             if results is not None:
-                return [(position, self.write(job, image, mask, *result))
+                return [(position, self.write(job, image, mask, *result, notice=notice))
                         for (position, job, image, mask), result in zip(loaded, results)]
         outcomes = []
         for position, job, image, mask in loaded:
             try:
                 if self.model is not None:
-                    filled, raw = self.ours([image], [mask])[0]
+                    filled, raw, outcome = self.ours([image], [mask])[0]
                 else:
-                    filled, raw = self.baseline(image, mask), None
-                outcomes.append((position, self.write(job, image, mask, filled, raw)))
+                    filled, raw, outcome = self.baseline(image, mask), None, None
+                outcomes.append((position, self.write(job, image, mask, filled, raw, outcome, notice=notice)))
             except InpaintError as error:
                 outcomes.append((position, error))
         return outcomes
 
     def ours(self, images, masks) -> list[tuple]:
+        """(filled, raw G(ẑ), Outcome) per image: one search for them all."""
+        import warnings
+
         import torch
 
         from .api import inpaint
+        from .plausibility import ImplausibleCompletion
 
-        results = inpaint(list(images), list(masks), model=self.model, settings=self.settings,
-                          generator=torch.Generator().manual_seed(self.args.seed), progress=self.progress)
-        return [(result.image, result.generated) for result in results]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ImplausibleCompletion)
+            results = inpaint(list(images), list(masks), model=self.model, settings=self.settings,
+                              generator=torch.Generator().manual_seed(self.args.seed), progress=self.progress,
+                              face=self.args.face_box, face_check=not self.args.no_face_check)
+        doubts = {w.message.index: w.message.reason for w in caught if isinstance(w.message, ImplausibleCompletion)}
+        return [(result.image, result.generated, Outcome(result.crop, doubts.get(index)))
+                for index, result in enumerate(results)]
 
     def baseline(self, image, mask):
         options = {}
@@ -461,7 +484,7 @@ class FolderFiller:
             options["references"] = self.references[shape]
         return fill_with_baseline(self.args.method, image, mask, **options)
 
-    def write(self, job: Job, image, mask, filled, raw) -> None:
+    def write(self, job: Job, image, mask, filled, raw, outcome: "Outcome | None" = None, notice=print) -> None:
         from .images import output_bits, save_image
         from .masks import save_mask
 
@@ -470,7 +493,47 @@ class FolderFiller:
             save_image(job.raw, raw, bits=output_bits(image, job.raw))
         if job.mask is not None:
             save_mask(job.mask, mask)
+        if outcome is not None:
+            self.report(job, image, mask, outcome, notice)
         self.last = (image, mask)
+
+    def report(self, job: Job, image, mask, outcome: "Outcome", notice) -> None:
+        """The face searched (for one image), the model's view (--save-crop), and the plausibility warning."""
+        from .api import model_view
+        from .images import save_image
+
+        folder = self.args.image.is_dir()
+        crop = outcome.crop
+        if crop is not None and crop.face is not None and self.args.face_box is None and not folder:
+            top, left, height, width = crop.framed
+            notice(f"face found at {','.join(map(str, crop.face))} (x,y,w,h); the model saw the square "
+                   f"{left},{top},{width},{height} around it")
+        if job.crop is not None and crop is not None:
+            save_image(job.crop, model_view(image, mask, crop, self.model))
+        if outcome.doubt is not None:
+            where = f"{job.image}: " if folder else ""
+            print(f"warning: {where}{outcome.doubt}", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ours says about one image beyond its pixels: the region it searched (an api.Crop) and,
+    when the completion is unlikely to be a face, why (the plausibility warning's text)."""
+
+    crop: object = None
+    doubt: str | None = None
+
+
+def check_face_options(args) -> None:
+    """--face, --no-face-check and --save-crop are for ours; --face must read as X,Y,W,H."""
+    if args.method != "ours":
+        for flag, value in (("--face", args.face), ("--no-face-check", args.no_face_check),
+                            ("--save-crop", args.save_crop)):
+            if value:
+                raise InpaintError(f"{flag} is for --method ours (the latent search), not {args.method}")
+    from .faces import parse_box
+
+    args.face_box = parse_box(args.face) if args.face is not None else None
 
 
 def check_method(name: str, references: Path | None = None) -> None:

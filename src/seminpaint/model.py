@@ -13,11 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from .fast_layers import speed_up_layers
+
+if TYPE_CHECKING:
+    from .faces import FaceModel
 
 
 @dataclass(eq=False)
@@ -31,6 +35,9 @@ class GenerativeModel:
     encoder: optional latent encoder, (image (B, C, H, W) in [-1, 1], mask (B, H, W) bool, True =
         missing) → z (B, latent_dim) in the latent range: the search's learned start
         (SearchSettings.start, encoder.py).
+    faces: for a model of faces, a faces.FaceModel: how its training faces were framed (holes in
+        larger photos are searched in the face, framed so) and when a completion is unlikely to be
+        a face; None (the default) takes images as they come. The shipped model has one.
     """
 
     generator: nn.Module
@@ -39,6 +46,7 @@ class GenerativeModel:
     latent_range: tuple[float, float] = (-1.0, 1.0)
     name: str = field(default="custom")
     encoder: nn.Module | None = None
+    faces: "FaceModel | None" = None
 
     @cached_property
     def image_shape(self) -> tuple[int, int, int]:
