@@ -273,13 +273,18 @@ def test_cli_rgba_and_gray_large_files_keep_mode_size_and_alpha(tmp_path, checkp
         assert out.mode == "L" and out.size == (80, 60)
 
 
-def test_very_large_holes_are_blended_on_a_coarser_grid_close_to_the_exact_solve(monkeypatch):
-    from seminpaint import api
-
+def large_hole():
+    """A smooth 120×160 image, a G(ẑ) that differs from it by a ripple, and a hole of 6300 pixels."""
     y, x = np.mgrid[0:120, 0:160] / 160.0
     image = np.stack([0.3 + 0.5 * x, 0.6 - 0.3 * y, 0.2 + 0.4 * x * y], -1).astype(np.float32)
     generated = np.clip(image + 0.1 * np.sin(9 * x)[..., None] - 0.05, 0, 1).astype(np.float32)
-    mask = box(120, 160, 20, 30, 70, 90)  # 6300 unknowns
+    return image, generated, box(120, 160, 20, 30, 70, 90)
+
+
+def test_very_large_holes_are_blended_on_a_coarser_grid_close_to_the_exact_solve(monkeypatch):
+    from seminpaint import api
+
+    image, generated, mask = large_hole()
     exact = api.blend_crop(image, generated, mask, "poisson")
     monkeypatch.setattr(api, "POISSON_MAX_UNKNOWNS", 500)
     coarse = api.blend_crop(image, generated, mask, "poisson")
@@ -292,10 +297,7 @@ def test_very_large_holes_are_blended_on_a_coarser_grid_close_to_the_exact_solve
 def test_large_holes_take_the_hybrid_blend_to_a_coarser_grid_sooner_and_stay_close(monkeypatch):
     from seminpaint import api
 
-    y, x = np.mgrid[0:120, 0:160] / 160.0
-    image = np.stack([0.3 + 0.5 * x, 0.6 - 0.3 * y, 0.2 + 0.4 * x * y], -1).astype(np.float32)
-    generated = np.clip(image + 0.1 * np.sin(9 * x)[..., None] - 0.05, 0, 1).astype(np.float32)
-    mask = box(120, 160, 20, 30, 70, 90)  # 6300 unknowns
+    image, generated, mask = large_hole()
     exact = api.blend_crop(image, generated, mask, "hybrid")
     calls = []
     solve = api.hybrid_blend
