@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from seminpaint.checkpoint import CONTEXT_ENCODER_FORMAT, write_checkpoint
 from seminpaint.context_encoder import ContextEncoder, ContextEncoderConfig
@@ -72,6 +74,21 @@ def interrupt_on_call(monkeypatch, target, name: str, call: int):
 @pytest.fixture
 def model() -> GenerativeModel:
     return tiny_model()
+
+
+def wave_photo(height: int = 40, width: int = 56, channels: int = 3, frequencies: tuple[int, int] = (5, 3)) -> np.ndarray:
+    """A uint8 (height, width, channels) image of smooth waves, different in each channel."""
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    across, down = frequencies
+    planes = [0.5 + 0.4 * np.sin(across * x + k) * np.cos(down * y - k) for k in range(channels)]
+    return np.clip(np.rint(np.stack(planes, -1) * 255), 0, 255).astype(np.uint8)
+
+
+def png(image: np.ndarray) -> bytes:
+    """`image` encoded as PNG bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 @pytest.fixture

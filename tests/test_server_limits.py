@@ -43,21 +43,10 @@ from seminpaint.masks import make_mask
 from seminpaint.web.app import ImageStore, Job, JobQueue, QueueFull, WebConfig, as_8_bit, create_app, make_server
 from seminpaint.web.server import allowed_hosts
 
-from conftest import TINY, tiny_context_encoder, tiny_model
+from conftest import TINY, png, tiny_context_encoder, tiny_model
+from conftest import wave_photo as photo
 
 MIB = 2**20
-
-
-def photo(height=40, width=56):
-    y, x = np.mgrid[0:height, 0:width] / max(height, width)
-    planes = [0.5 + 0.4 * np.sin(5 * x + k) * np.cos(3 * y - k) for k in range(3)]
-    return np.clip(np.rint(np.stack(planes, -1) * 255), 0, 255).astype(np.uint8)
-
-
-def png(image) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def mask_url(mask) -> str:

@@ -18,19 +18,8 @@ from seminpaint.errors import InpaintError
 from seminpaint.images import PNG_SIGNATURE, png16_bytes, read_png16
 from seminpaint.web.app import Job, JobQueue, QueueFull, WebConfig, create_app, decode_mask
 
-from conftest import tiny_model
-
-
-def photo(height=40, width=56, channels=3):
-    y, x = np.mgrid[0:height, 0:width] / max(height, width)
-    planes = [0.5 + 0.4 * np.sin(5 * x + k) * np.cos(3 * y - k) for k in range(channels)]
-    return np.clip(np.rint(np.stack(planes, -1) * 255), 0, 255).astype(np.uint8)
-
-
-def png(image) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
+from conftest import png, tiny_model
+from conftest import wave_photo as photo
 
 
 def mask_url(mask) -> str:

@@ -28,7 +28,7 @@ from PIL import Image
 
 from seminpaint.checkpoint import save_checkpoint
 
-from conftest import TINY, tiny_model
+from conftest import TINY, png, tiny_model, wave_photo
 
 pytestmark = pytest.mark.slow  # a server process, a browser: ~20 s together; run with --run-slow
 
@@ -110,15 +110,7 @@ def server():
 
 
 def photo(height=96, width=128):
-    y, x = np.mgrid[0:height, 0:width] / max(height, width)
-    planes = [0.5 + 0.4 * np.sin(7 * x + k) * np.cos(5 * y - k) for k in range(3)]
-    return np.clip(np.rint(np.stack(planes, -1) * 255), 0, 255).astype(np.uint8)
-
-
-def png(image) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return wave_photo(height, width, frequencies=(7, 5))
 
 
 # --- the browser -----------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from PIL import Image
 
 from seminpaint.web.app import WebConfig, create_app
 
-from conftest import tiny_model
+from conftest import png, tiny_model, wave_photo
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -33,15 +33,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 
 def photo(height, width):
-    y, x = np.mgrid[0:height, 0:width] / max(height, width)
-    planes = [0.5 + 0.4 * np.sin(7 * x + k) * np.cos(5 * y - k) for k in range(3)]
-    return np.clip(np.rint(np.stack(planes, -1) * 255), 0, 255).astype(np.uint8)
-
-
-def png(image) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return wave_photo(height, width, frequencies=(7, 5))
 
 
 def from_data_url(url: str) -> np.ndarray:
