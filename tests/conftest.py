@@ -13,6 +13,7 @@ from PIL import Image
 from seminpaint.checkpoint import CONTEXT_ENCODER_FORMAT, write_checkpoint
 from seminpaint.context_encoder import ContextEncoder, ContextEncoderConfig
 from seminpaint.dcgan import DCGANConfig, Discriminator, Generator, init_weights
+from seminpaint.encoder import EncoderConfig, LatentEncoder
 from seminpaint.model import GenerativeModel
 
 # Tiny models run fastest on one thread, and a busy machine does not make threads wait on each other.
@@ -45,6 +46,25 @@ def tiny_model(seed: int = 0, config: DCGANConfig = TINY) -> GenerativeModel:
     init_weights(generator, generator=init_generator)
     init_weights(discriminator, generator=init_generator)
     return GenerativeModel(generator.eval(), discriminator.eval(), latent_dim=config.latent_dim)
+
+
+def lively_model(seed: int = 0):
+    """A tiny DCGAN whose G(z) varies with z (conv weights ×10: DCGAN's N(0, 0.02) start makes a
+    nearly constant G), so that the search objective has somewhere to go."""
+    model = tiny_model(seed)
+    with torch.no_grad():
+        for parameter in model.generator.parameters():
+            if parameter.ndim == 4:
+                parameter.mul_(10)
+    return model
+
+
+def tiny_model_with_encoder(seed: int = 0) -> GenerativeModel:
+    """tiny_model with a randomly initialised latent encoder E(y, M) of the same size."""
+    model = tiny_model(seed)
+    model.encoder = LatentEncoder(EncoderConfig(image_size=16, channels=3, latent_dim=TINY.latent_dim,
+                                                features=8)).eval()
+    return model
 
 
 def tiny_context_encoder(path: Path, config: ContextEncoderConfig = TINY_CE, seed: int = 0) -> Path:

@@ -270,7 +270,7 @@ def test_an_unknown_output_format_is_refused_before_any_work(files, capsys, monk
     import seminpaint.api as api
 
     folder, checkpoint, image = files
-    monkeypatch.setattr(api, "search", lambda *a, **k: pytest.fail("searched before checking the output"))
+    monkeypatch.setattr(api, "search_candidates", lambda *a, **k: pytest.fail("searched before checking the output"))
     assert main(inpaint_args(checkpoint, image, "center", folder / "out.xyz")) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("seminpaint: error: cannot write 'out.xyz': unknown image format .xyz") and "\n" not in error

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, interrupt_on_call, tiny_model
+from conftest import TINY, interrupt_on_call, lively_model, tiny_model
 
 import seminpaint.training.loop as loop_module
 from seminpaint import load_model, search
@@ -37,17 +37,6 @@ def encoder(seed: int = 0, config: EncoderConfig = TINY_E) -> LatentEncoder:
     network = LatentEncoder(config)
     init_weights(network, generator=torch.Generator().manual_seed(seed))
     return network.eval()
-
-
-def lively_model(seed: int = 0):
-    """A tiny DCGAN whose G(z) varies with z (conv weights ×10: DCGAN's N(0, 0.02) start makes a
-    nearly constant G), so that the search objective has somewhere to go."""
-    model = tiny_model(seed)
-    with torch.no_grad():
-        for parameter in model.generator.parameters():
-            if parameter.ndim == 4:
-                parameter.mul_(10)
-    return model
 
 
 def generated_faces(model, count: int = 32, seed: int = 0) -> np.ndarray:

@@ -12,19 +12,12 @@ import seminpaint.api as api
 from seminpaint import settings
 from seminpaint.checkpoint import save_checkpoint
 from seminpaint.cli import build_parser, main, search_settings
-from seminpaint.encoder import EncoderConfig, LatentEncoder
 from seminpaint.errors import InpaintError
 from seminpaint.masks import make_mask
 from seminpaint.settings import DEFAULT, ENHANCED, PAPER, PRESETS, WITHOUT_ENCODER, SearchSettings
 
 from conftest import TINY, tiny_model
-
-
-def model_with_encoder():
-    model = tiny_model()
-    model.encoder = LatentEncoder(EncoderConfig(image_size=16, channels=3, latent_dim=TINY.latent_dim,
-                                                features=8)).eval()
-    return model
+from conftest import tiny_model_with_encoder as model_with_encoder
 
 
 def test_the_paper_preset_is_the_paper_setting_to_the_letter():
@@ -59,9 +52,9 @@ def test_every_entry_point_runs_the_same_default_object(tmp_path, monkeypatch, w
     # Python: inpaint(settings=None) hands the search exactly that object. (Only this thread's calls
     # count: a web server left by another test may still be searching in its worker thread.)
     seen, here = [], threading.get_ident()
-    search = api.search
-    monkeypatch.setattr(api, "search", lambda *a, **k: (threading.get_ident() == here and seen.append(a[3]))
-                        or search(*a, **k))
+    search = api.search_candidates
+    monkeypatch.setattr(api, "search_candidates",
+                        lambda *a, **k: (threading.get_ident() == here and seen.append(a[3])) or search(*a, **k))
     image = np.random.default_rng(0).random((16, 16, 3)).astype(np.float32)
     api.inpaint(image, make_mask("center", 16, 16), model=model, settings=None,
                 generator=torch.Generator().manual_seed(0))

@@ -17,7 +17,8 @@ from .blend import HYBRID_SMOOTHNESS, hybrid_blend, overlay, poisson_blend
 from .checkpoint import load_model
 from .errors import InpaintError
 from .images import MAX_PIXELS, from_tensor, to_float, to_tensor
-from .latent import SearchResult, search
+from .candidates import mean_and_spread, search_candidates
+from .latent import SearchResult
 from .masks import check_mask
 from .model import GenerativeModel
 from .plausibility import warn_if_implausible
@@ -38,6 +39,10 @@ class InpaintResult:
     (iterations, N). loss: the final total loss, a float or (N,). crop: the region searched and
     blended (a Crop, or one per image of a batch). steps: Adam steps taken (fewer than the
     iterations where an image stopped early), an int or (N,).
+    candidates: with K > 1 completions per image (SearchSettings.candidates), the K blended
+    completions, (K, *image.shape); `image` and `generated` are then their per-pixel means and z,
+    loss, loss_history and steps those of candidate 1. spread: with K > 1, the candidates' per-pixel
+    standard deviation averaged over channels, (H, W) or (N, H, W) float32, 0 at known pixels.
     """
 
     image: np.ndarray
@@ -47,6 +52,8 @@ class InpaintResult:
     loss_history: np.ndarray
     crop: "Crop | list[Crop] | None" = None
     steps: "np.ndarray | int | None" = None
+    candidates: np.ndarray | None = None
+    spread: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -130,12 +137,15 @@ def resolve_model(model: GenerativeModel | str | Path | None, device: torch.devi
 
 
 def resolve_settings(settings: SearchSettings | str | None, model: GenerativeModel, *,
-                     blend: str | None = None, smoothness: float | None = None) -> SearchSettings:
+                     blend: str | None = None, smoothness: float | None = None,
+                     candidates: int | None = None) -> SearchSettings:
     """The settings inpaint runs: an instance, a preset name (settings.PRESETS), or None for the
     default (settings.DEFAULT; settings.WITHOUT_ENCODER for a model without a latent encoder), with
-    `blend` and `smoothness` replacing the preset's when given. Raises InpaintError for unknown names."""
+    `blend`, `smoothness` and `candidates` replacing the preset's when given. Raises InpaintError
+    for unknown names and bad values."""
     resolved = resolve_preset(settings, has_encoder=model.encoder is not None)
-    overrides = {name: value for name, value in (("blend", blend), ("smoothness", smoothness)) if value is not None}
+    overrides = {name: value for name, value in (("blend", blend), ("smoothness", smoothness),
+                                                  ("candidates", candidates)) if value is not None}
     return resolved.with_options(**overrides) if overrides else resolved
 
 
@@ -148,9 +158,12 @@ def describe(settings: SearchSettings, model: GenerativeModel) -> str:
     start = "the latent encoder's z" if encoded else "a random z"
     stop = f", stopping once the loss stalls for {settings.patience}" if settings.patience else ""
     blend = settings.blend + (f" (μ = {settings.smoothness:g})" if settings.blend == "hybrid" else "")
+    several = (f", {settings.candidates} candidates per image (their mean)" if settings.candidates > 1 else "")
+    tuned = (f", then G's last {settings.tune_layers} layers tuned to the image for {settings.tune_steps} steps"
+             if settings.tune_steps else "")
     return (f"{name}: at most {settings.iterations} Adam steps (lr {settings.learning_rate:g}) from {start}"
-            f"{stop}, {settings.restarts} start(s) per image, λ = {settings.prior_weight:g}, {blend} blend, "
-            f"precision {resolve_precision(settings.precision, model.device)}")
+            f"{stop}, {settings.restarts} start(s) per image{several}{tuned}, λ = {settings.prior_weight:g}, "
+            f"{blend} blend, precision {resolve_precision(settings.precision, model.device)}")
 
 
 def as_batch(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, bool]:
@@ -405,6 +418,7 @@ def inpaint(
     settings: SearchSettings | str | None = None,
     blend: str | None = None,
     smoothness: float | None = None,
+    candidates: int | None = None,
     generator: torch.Generator | Sequence[torch.Generator] | None = None,
     device: torch.device | str | None = None,
     progress: bool = False,
@@ -432,6 +446,9 @@ def inpaint(
         model has no latent encoder.
     blend, smoothness: replace the settings' blend ("poisson": Eq. 6; "hybrid": Eq. 6 plus
         μ‖Δx‖², μ = smoothness in pixels² at the model's size; "overlay": G(ẑ) pasted).
+    candidates: replaces the settings' number of completions per image, K (1 to
+        settings.MAX_CANDIDATES): with K > 1 the result holds all K (`candidates`), their per-pixel
+        mean as `image` and their spread (candidates.py).
     generator: torch.Generator for the random starts of z; the same state gives the same result.
         With a list of images every image draws from its own copy of the generator's state, so
         each gets the result it gets alone (up to floating-point rounding, which can differ with
@@ -453,7 +470,7 @@ def inpaint(
     shape, known pixels bit-identical.
     """
     model = resolve_model(model, device)
-    settings = resolve_settings(settings, model, blend=blend, smoothness=smoothness)
+    settings = resolve_settings(settings, model, blend=blend, smoothness=smoothness, candidates=candidates)
     if isinstance(image, (list, tuple)):
         masks = list(mask) if isinstance(mask, (list, tuple)) else [mask] * len(image)
         if len(masks) != len(image):
@@ -469,17 +486,38 @@ def inpaint(
             generator = [copy_generator(generator) for _ in image] if generator is not None else None
     else:
         prepared = [prepare(image, mask, model, face=face, face_check=face_check)]
-    found = search(model, to_tensor(np.concatenate([p.small_images for p in prepared])),
-                   torch.from_numpy(np.concatenate([p.small_masks for p in prepared])), settings,
-                   generator=generator, progress=progress, callback=callback)
-    warn_if_implausible(model, found.generated, np.concatenate([p.small_images for p in prepared]),
-                        np.concatenate([p.small_masks for p in prepared]))
+    small_images = np.concatenate([p.small_images for p in prepared])
+    small_masks = np.concatenate([p.small_masks for p in prepared])
+    found = search_candidates(model, to_tensor(small_images), torch.from_numpy(small_masks), settings,
+                              generator=generator, progress=progress, callback=callback)
+    total = len(small_images)
+    warn_if_implausible(model, found.generated[:total], small_images, small_masks)
     results, first = [], 0
     for p in prepared:
-        rows = slice(first, first + len(p.images))
-        results.append(blend_back(p, found, rows, settings))
-        first = rows.stop
+        each = [blend_back(p, found, slice(k * total + first, k * total + first + len(p.images)), settings)
+                for k in range(settings.candidates)]  # candidate k of these images: rows k·total + …
+        results.append(each[0] if len(each) == 1 else with_candidates(each, p))
+        first += len(p.images)
     return results if isinstance(image, (list, tuple)) else results[0]
+
+
+def with_candidates(each: list[InpaintResult], prepared: Prepared) -> InpaintResult:
+    """Candidate 1's result with all K blended completions, their per-pixel means as `image` and
+    `generated`, and their spread (candidates.mean_and_spread)."""
+    first = each[0]
+    stacked, raw = np.stack([r.image for r in each]), np.stack([r.generated for r in each])
+    holes = prepared.masks[0] if prepared.single else prepared.masks
+    if prepared.single:
+        (image, spread), generated = mean_and_spread(stacked, holes), raw.mean(axis=0)
+    else:
+        pairs = [mean_and_spread(stacked[:, n], hole) for n, hole in enumerate(holes)]
+        image, spread = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+        generated = raw.mean(axis=0)
+    if not prepared.gray and image.shape[-1] == 4:  # alpha is the input's, as in every candidate
+        image[..., 3] = first.image[..., 3]
+    return InpaintResult(image=image, generated=generated.astype(np.float32), z=first.z, loss=first.loss,
+                         loss_history=first.loss_history, crop=first.crop, steps=first.steps,
+                         candidates=stacked, spread=spread)
 
 
 def copy_generator(generator: torch.Generator) -> torch.Generator:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import InpaintError
-from .settings import BLEND_MODES, DEFAULT_PRESET, PRECISIONS, PRESETS, STARTS
+from .settings import BLEND_MODES, DEFAULT_PRESET, MAX_CANDIDATES, PRECISIONS, PRESETS, STARTS
 
 PRECISION_HELP = ("auto (default): bf16 where the device computes it natively, else fp32-fast; bf16: bfloat16 "
                   "autocast, channels_last; fp32-fast: float32 with BatchNorm folded and the fast layers; "
@@ -216,6 +216,9 @@ def add_inpaint(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=32,
                         help="images of a folder searched together (default 32); the results do not depend on it")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random starts and for random masks")
+    parser.add_argument("--uncertainty", action="store_true",
+                        help="with --candidates K > 1: also write NAME_spread.png, the candidates' per-pixel "
+                             f"standard deviation (white = {1 / SPREAD_SCALE:g} or more on the 0–1 scale)")
     parser.add_argument("--raw", type=Path, help="also write the raw G(ẑ) here (a file, or a folder)")
     parser.add_argument("--save-mask", type=Path, help="also write the mask used here (a file, or a folder)")
     parser.add_argument("--save-crop", type=Path,
@@ -239,7 +242,9 @@ def add_inpaint(subparsers) -> None:
 
 
 SEARCH_OPTIONS = ("iterations", "restarts", "learning_rate", "prior_weight", "precision", "start", "blend",
-                  "smoothness")
+                  "smoothness", "candidates")
+SPREAD_SCALE = 4.0
+"""--uncertainty writes min(1, SPREAD_SCALE · spread): white is a standard deviation of 0.25."""
 PRESET_HELP = (f"what to run, steps, rate, start and blend together: {', '.join(PRESETS)} (default: "
                f"{DEFAULT_PRESET}, the best measured on validation faces among the fast presets; for a model "
                "without a latent encoder, 200 steps from the best of 64 random starts); paper: the paper's "
@@ -260,6 +265,10 @@ def add_search_options(parser, *, default: str | None = None) -> None:
     parser.add_argument("--start", choices=STARTS,
                         help="first start of each image: random (the paper), the model's latent encoder, "
                              "or auto = the encoder when the model has one (default: the preset's)")
+    parser.add_argument("--candidates", type=int, metavar="K",
+                        help=f"completions per image, 1 to {MAX_CANDIDATES}, each searched from its own start; "
+                             "with K > 1 `inpaint` writes NAME_1 … NAME_K and their per-pixel mean NAME_mean "
+                             "(default: the preset's)")
 
 
 def search_settings(args, model):
@@ -282,17 +291,35 @@ class Job:
     raw: Path | None = None
     mask: Path | None = None
     crop: Path | None = None
+    candidates: int = 1
+    spread: bool = False
+
+    def beside_output(self, name: str, suffix: str | None = None) -> Path:
+        """OUTPUT's folder and stem with `_name` added: out.jpg → out_name.jpg (or out_name.SUFFIX)."""
+        return self.output.with_name(f"{self.output.stem}_{name}{suffix or self.output.suffix}")
+
+    @property
+    def results(self) -> list[Path]:
+        """The filled image's files: OUTPUT, or with K > 1 candidates NAME_1 … NAME_K and NAME_mean."""
+        if self.candidates == 1:
+            return [self.output]
+        return [*(self.beside_output(str(k)) for k in range(1, self.candidates + 1)), self.beside_output("mean")]
+
+    @property
+    def spread_file(self) -> Path | None:
+        """NAME_spread.png with --uncertainty, else None."""
+        return self.beside_output("spread", ".png") if self.spread else None
 
     @property
     def outputs(self) -> list[Path]:
-        return [path for path in (self.output, self.raw, self.mask, self.crop) if path is not None]
+        return [*self.results, *(p for p in (self.raw, self.mask, self.crop, self.spread_file) if p is not None)]
 
 
-def jobs(args, shard: tuple[int, int] = (0, 1)) -> tuple[list[Job], int]:
+def jobs(args, shard: tuple[int, int] = (0, 1), candidates: int = 1) -> tuple[list[Job], int]:
     """The images of `shard` (image i belongs to shard i % COUNT) to inpaint, and how many were left
     out because their output exists (--skip-existing). Output names keep each input's name and format
     in a folder; every output format is checked before any work; existing outputs are refused unless
-    --overwrite or --skip-existing."""
+    --overwrite or --skip-existing. candidates: completions per image (Job.results)."""
     from .data.folder import image_files
     from .distributed import in_shard
     from .images import check_output_path
@@ -309,10 +336,10 @@ def jobs(args, shard: tuple[int, int] = (0, 1)) -> tuple[list[Job], int]:
             return folder / (relative.with_suffix(suffix) if suffix else relative) if folder else None
 
         todo = [Job(index, path, beside(args.output, path), beside(args.raw, path), beside(args.save_mask, path, ".png"),
-                    beside(args.save_crop, path, ".png"))
+                    beside(args.save_crop, path, ".png"), candidates, args.uncertainty)
                 for index, path in enumerate(image_files(args.image))]
     else:
-        todo = [Job(0, args.image, args.output, args.raw, args.save_mask, args.save_crop)]
+        todo = [Job(0, args.image, args.output, args.raw, args.save_mask, args.save_crop, candidates, args.uncertainty)]
     todo = [job for job in todo if in_shard(job.index, shard)]
     for job in todo[:1]:
         for path in (job.output, job.raw):
@@ -370,11 +397,15 @@ def run_inpaint(args) -> None:
     if args.batch_size < 1:
         raise InpaintError(f"--batch-size must be at least 1, got {args.batch_size}")
     shard = distributed.current_shard(distributed.parse_shard(args.shard) if args.shard else None)
+    fill = FolderFiller(args, progress=not args.image.is_dir())
+    count = fill.settings.candidates if fill.settings is not None else 1
+    if args.uncertainty and count == 1:
+        raise InpaintError("--uncertainty needs several completions: add --candidates K with K ≥ 2 "
+                           "(or a preset that has them)")
     # Image i's mask and random start depend on i and the seed alone, so neither its batch nor its
     # shard changes its result.
-    todo, skipped = jobs(args, shard)
+    todo, skipped = jobs(args, shard, candidates=count)
     folder = args.image.is_dir()
-    fill = FolderFiller(args, progress=not folder)
     failures: list[str] = []
     batch_size = args.batch_size if args.method == "ours" else 1
     with tqdm(total=len(todo), desc="images", unit="image", disable=not folder) as bar:
@@ -389,7 +420,8 @@ def run_inpaint(args) -> None:
                 bar.update(1)
     if not folder:
         image, mask = fill.last
-        print(f"wrote {args.output} ({image.shape[1]}×{image.shape[0]}, {int(mask.sum())} pixels filled)")
+        names = ", ".join(str(path) for path in todo[0].results) if todo else str(args.output)
+        print(f"wrote {names} ({image.shape[1]}×{image.shape[0]}, {int(mask.sum())} pixels filled)")
         return
     written = len(todo) - len(failures)
     print(f"wrote {written} image{'' if written == 1 else 's'} to {args.output}"
@@ -468,7 +500,8 @@ class FolderFiller:
                               generator=torch.Generator().manual_seed(self.args.seed), progress=self.progress,
                               face=self.args.face_box, face_check=not self.args.no_face_check)
         doubts = {w.message.index: w.message.reason for w in caught if isinstance(w.message, ImplausibleCompletion)}
-        return [(result.image, result.generated, Outcome(result.crop, doubts.get(index)))
+        return [(result.image, result.generated,
+                 Outcome(result.crop, doubts.get(index), result.candidates, result.spread))
                 for index, result in enumerate(results)]
 
     def baseline(self, image, mask):
@@ -485,10 +518,18 @@ class FolderFiller:
         return fill_with_baseline(self.args.method, image, mask, **options)
 
     def write(self, job: Job, image, mask, filled, raw, outcome: "Outcome | None" = None, notice=print) -> None:
+        import numpy as np
+
         from .images import output_bits, save_image
         from .masks import save_mask
 
-        save_image(job.output, filled, bits=output_bits(image, job.output))
+        if job.candidates > 1 and outcome is not None and outcome.candidates is not None:
+            for path, completion in zip(job.results, [*outcome.candidates, filled]):  # NAME_1 … NAME_K, NAME_mean
+                save_image(path, completion, bits=output_bits(image, path))
+            if job.spread_file is not None:
+                save_image(job.spread_file, np.clip(outcome.spread * SPREAD_SCALE, 0, 1))
+        else:
+            save_image(job.output, filled, bits=output_bits(image, job.output))
         if job.raw is not None and raw is not None:
             save_image(job.raw, raw, bits=output_bits(image, job.raw))
         if job.mask is not None:
@@ -522,13 +563,17 @@ class Outcome:
 
     crop: object = None
     doubt: str | None = None
+    candidates: object = None  # (K, *image.shape) with K > 1 completions
+    spread: object = None      # (H, W) their per-pixel standard deviation
 
 
 def check_face_options(args) -> None:
-    """--face, --no-face-check and --save-crop are for ours; --face must read as X,Y,W,H."""
+    """--face, --no-face-check, --save-crop, --candidates and --uncertainty are for ours; --face must
+    read as X,Y,W,H."""
     if args.method != "ours":
         for flag, value in (("--face", args.face), ("--no-face-check", args.no_face_check),
-                            ("--save-crop", args.save_crop)):
+                            ("--save-crop", args.save_crop), ("--candidates", args.candidates),
+                            ("--uncertainty", args.uncertainty)):
             if value:
                 raise InpaintError(f"{flag} is for --method ours (the latent search), not {args.method}")
     from .faces import parse_box

@@ -87,6 +87,7 @@ def search(
     generator: torch.Generator | Sequence[torch.Generator] | None = None,
     progress: bool = False,
     callback: Callable[[int, torch.Tensor], None] | None = None,
+    initial: torch.Tensor | None = None,
 ) -> SearchResult:
     """Find ẑ = argmin_z L_c(z | y, M) + L_p(z) for each image (Eq. 2), by Adam on z.
 
@@ -99,6 +100,8 @@ def search(
     callback: called as callback(step, z) after every step (step = 1 … iterations) with the
         current z detached, (restarts·B, latent_dim), row r·B + b being restart r of image b —
         for live previews and quality-versus-iterations curves.
+    initial: (B, latent_dim), where the first start of each image lies instead of where
+        settings.start says (clipped to the latent range); further restarts start at random.
     Runs on the model's device; returns tensors there. z is clipped to the latent range after
     every step; G and D are in eval mode with frozen weights throughout. With the paper's settings
     (screen 0, patience 0) every image takes exactly `iterations` Adam steps from a uniform start.
@@ -116,7 +119,7 @@ def search(
     weights = importance_weights(mask.to(device), settings.window).repeat(restarts, 1, 1)
     use_prior = settings.prior_weight > 0
     generator_net, discriminator_net, autocast, dtype = search_networks(model, settings.precision, use_prior)
-    encoder = start_encoder(model, settings.start)
+    encoder = start_encoder(model, settings.start) if initial is None else None
 
     def losses(latent: torch.Tensor, rows: torch.Tensor | slice = slice(None)):
         """G(z), L_c and L_p for the rows `rows` of the search (latent holds exactly those rows)."""
@@ -141,7 +144,8 @@ def search(
     steps_taken = torch.full((rows_total,), settings.iterations)
     with model.frozen():
         with torch.no_grad():  # restart 0 of each image from E(y, M) when the encoder starts it
-            encoded = encoder(y[:batch], mask.to(device)).float().clamp(low, high) if encoder is not None else None
+            encoded = encoder(y[:batch], mask.to(device)).float() if encoder is not None else initial
+            encoded = encoded.to(device).float().clamp(low, high) if encoded is not None else None
         if settings.screen == 0:
             z = uniform(restarts)
             if encoded is not None:

@@ -30,6 +30,9 @@ STARTS = ("random", "encoder", "auto")
 BLEND_MODES = ("poisson", "hybrid", "overlay")
 """How G(ẑ) goes into the hole: poisson (Eq. 6), hybrid (Eq. 6 plus μ‖Δx‖², ours) or overlay (pasted)."""
 
+MAX_CANDIDATES = 16
+"""The most completions per image (SearchSettings.candidates): each costs a search and a blend."""
+
 HYBRID_SMOOTHNESS = 1.0
 """μ of the hybrid blend, in pixels² at the model's size, chosen on validation faces
 (docs/results/hybrid_blend.md)."""
@@ -53,6 +56,13 @@ class SearchSettings:
         for `patience` steps (patience 0: never, the paper).
     blend: one of BLEND_MODES (paper: "poisson").
     smoothness: μ of the hybrid blend (pixels² at the model's size).
+    candidates: completions per image, K (paper: 1). Candidate 1 starts where `start` says; each
+        further one from that start plus Gaussian noise of standard deviation `candidate_noise`
+        (in z's units, clipped to the latent range), and is searched and blended on its own. With
+        K > 1 the result is the candidates' per-pixel mean (candidates.py).
+    tune_steps, tune_learning_rate, tune_layers, tune_pull: after the search, tune a copy of G's
+        last `tune_layers` convolutions to each image by `tune_steps` Adam steps at that rate,
+        pulled back to the trained weights with weight `tune_pull` (tuning.py; paper: 0 steps).
     """
 
     iterations: int = 1500
@@ -69,6 +79,12 @@ class SearchSettings:
     tolerance: float = 1e-3
     blend: str = "poisson"
     smoothness: float = HYBRID_SMOOTHNESS
+    candidates: int = 1
+    candidate_noise: float = 0.5
+    tune_steps: int = 0
+    tune_learning_rate: float = 1e-4
+    tune_layers: int = 3
+    tune_pull: float = 1.0
 
     def __post_init__(self) -> None:
         if self.iterations < 0:
@@ -81,6 +97,12 @@ class SearchSettings:
             raise InpaintError(f"prior_weight must be ≥ 0, got {self.prior_weight}")
         if self.screen and self.screen < self.restarts:
             raise InpaintError(f"screen ({self.screen}) must be 0 or at least restarts ({self.restarts})")
+        if self.candidates < 1 or self.candidates > MAX_CANDIDATES:
+            raise InpaintError(f"candidates must be from 1 to {MAX_CANDIDATES}, got {self.candidates}")
+        if not 0 <= self.candidate_noise < math.inf or not 0 <= self.tune_pull < math.inf:
+            raise InpaintError("candidate_noise and tune_pull must be finite numbers ≥ 0")
+        if self.tune_steps < 0 or self.tune_layers < 1 or not self.tune_learning_rate > 0:
+            raise InpaintError("tune_steps must be ≥ 0, tune_layers ≥ 1 and tune_learning_rate positive")
         if self.patience < 0 or not 0 <= self.tolerance < 1:
             raise InpaintError("patience must be ≥ 0 and tolerance in [0, 1)")
         for name, allowed in (("prior_form", PRIOR_FORMS), ("precision", PRECISIONS), ("start", STARTS),
