@@ -30,6 +30,9 @@ STARTS = ("random", "encoder", "auto")
 BLEND_MODES = ("poisson", "hybrid", "overlay")
 """How G(ẑ) goes into the hole: poisson (Eq. 6), hybrid (Eq. 6 plus μ‖Δx‖², ours) or overlay (pasted)."""
 
+TUNE_TARGETS = ("weights", "features")
+"""What tuning.py tunes to each image: G's last layers' weights, or the feature map entering them."""
+
 MAX_CANDIDATES = 16
 """The most completions per image (SearchSettings.candidates): each costs a search and a blend."""
 
@@ -60,9 +63,10 @@ class SearchSettings:
         further one from that start plus Gaussian noise of standard deviation `candidate_noise`
         (in z's units, clipped to the latent range), and is searched and blended on its own. With
         K > 1 the result is the candidates' per-pixel mean (candidates.py).
-    tune_steps, tune_learning_rate, tune_layers, tune_pull: after the search, tune a copy of G's
-        last `tune_layers` convolutions to each image by `tune_steps` Adam steps at that rate,
-        pulled back to the trained weights with weight `tune_pull` (tuning.py; paper: 0 steps).
+    tune_steps, tune_learning_rate, tune_layers, tune_pull, tune_target: after the search, tune to
+        each image a copy of G's last `tune_layers` convolutions ("weights") or the feature map
+        that enters them ("features"), by `tune_steps` Adam steps at that rate, pulled back to
+        where they started with weight `tune_pull` (tuning.py; paper: 0 steps).
     """
 
     iterations: int = 1500
@@ -85,6 +89,7 @@ class SearchSettings:
     tune_learning_rate: float = 1e-4
     tune_layers: int = 3
     tune_pull: float = 1.0
+    tune_target: str = "weights"
 
     def __post_init__(self) -> None:
         if self.iterations < 0:
@@ -106,7 +111,7 @@ class SearchSettings:
         if self.patience < 0 or not 0 <= self.tolerance < 1:
             raise InpaintError("patience must be ≥ 0 and tolerance in [0, 1)")
         for name, allowed in (("prior_form", PRIOR_FORMS), ("precision", PRECISIONS), ("start", STARTS),
-                              ("blend", BLEND_MODES)):
+                              ("blend", BLEND_MODES), ("tune_target", TUNE_TARGETS)):
             if getattr(self, name) not in allowed:
                 raise InpaintError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         check_smoothness(self.smoothness)

@@ -16,6 +16,7 @@ shipped model's G and D are never changed (the tuned weights are copies, dropped
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import torch
@@ -24,28 +25,33 @@ from torch.func import functional_call, vmap
 from tqdm import tqdm
 
 from .errors import InpaintError
+from .latent import search_networks
 from .losses import context_loss, importance_weights, prior_loss
 from .model import GenerativeModel, fold_batchnorm
 from .settings import SearchSettings
 
 
-def split_generator(generator: nn.Module, layers: int) -> tuple[nn.Sequential, nn.Sequential]:
+def split_generator(generator: nn.Module, layers: int, *, folded: bool = False) -> tuple[nn.Sequential, nn.Sequential]:
     """G as (trunk, head): the head holds G's last `layers` convolutions and everything after them,
-    the trunk the rest; head(trunk(z.reshape(B, latent_dim, 1, 1))) = G(z). Both are float32 copies
-    in eval mode with BatchNorm folded into the convolutions (model.fold_batchnorm) and no
-    gradients; G itself is untouched. G must keep its layers in an nn.Sequential `net` fed with
-    z as (B, latent_dim, 1, 1), as dcgan.Generator does; else InpaintError.
+    the trunk the rest; head(trunk(z.reshape(B, latent_dim, 1, 1))) = G(z).
+
+    folded=False: both are float32 copies in eval mode with BatchNorm folded into the convolutions
+    (model.fold_batchnorm) and no gradients, G itself untouched. folded=True: G is such a copy
+    already (latent.search_networks' search copies) and its layers are shared, not copied.
+    G must keep its layers in an nn.Sequential `net` fed with z as (B, latent_dim, 1, 1), as
+    dcgan.Generator does; else InpaintError.
     """
     net = getattr(generator, "net", None)
     if not isinstance(net, nn.Sequential):
         raise InpaintError("generator tuning needs a G whose layers are an nn.Sequential `net` "
                            f"(as dcgan.Generator); {type(generator).__name__} is not")
-    folded = list(fold_batchnorm(copy.deepcopy(net).float().eval().requires_grad_(False)))
-    convolutions = [index for index, layer in enumerate(folded) if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d))]
+    layers_of_g = list(net if folded else fold_batchnorm(copy.deepcopy(net).float().eval().requires_grad_(False)))
+    convolutions = [index for index, layer in enumerate(layers_of_g)
+                    if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d))]
     if not 1 <= layers <= len(convolutions):
         raise InpaintError(f"tune_layers must be from 1 to {len(convolutions)} for this generator, got {layers}")
     split = convolutions[-layers]
-    return nn.Sequential(*folded[:split]), nn.Sequential(*folded[split:])
+    return nn.Sequential(*layers_of_g[:split]), nn.Sequential(*layers_of_g[split:])
 
 
 def tune_generator(
@@ -61,41 +67,61 @@ def tune_generator(
 
     z: ẑ, (B, latent_dim), from the search. corrupted: y, (B, C, H, W) in [-1, 1] at the model's
     size. mask: bool (B, H, W), True = missing. settings: tune_steps, tune_learning_rate,
-    tune_layers and tune_pull say how; window, prior_weight and prior_form are Eq. 3–5's.
-    Returns the tuned G(ẑ), (B, C, H, W) in [-1, 1], float32 on the model's device; with
-    tune_steps = 0 it is G(ẑ) itself (up to rounding).
+    tune_layers, tune_pull and tune_target say how; window, prior_weight and prior_form are
+    Eq. 3–5's. Feature maps are tuned with the search's networks and precision
+    (latent.search_networks); weights in float32. Returns the tuned G(ẑ), (B, C, H, W) in
+    [-1, 1], float32 on the model's device; with tune_steps = 0 it is G(ẑ) itself (up to rounding).
     """
     device = model.device
-    trunk, head = (part.to(device) for part in split_generator(model.generator, settings.tune_layers))
     batch = z.shape[0]
     y, weights = corrupted.to(device).float(), importance_weights(mask.to(device), settings.window)
-    with torch.no_grad():
-        features = trunk(z.to(device).float().reshape(batch, -1, 1, 1))
-    originals = {name: parameter.detach() for name, parameter in head.named_parameters()}
-    sizes = {name: original.square().sum().clamp_min(1e-12) for name, original in originals.items()}
-    tuned = {name: original.expand(batch, *original.shape).clone().requires_grad_(True)
-             for name, original in originals.items()}  # one copy of θ₀ per image
-
-    def draw(parameters: dict[str, torch.Tensor]) -> torch.Tensor:
-        """G(ẑ) of every image with its own head weights: (B, C, H, W)."""
-        one = lambda weights_of_one, x: functional_call(head, weights_of_one, (x[None],))[0]  # noqa: E731
-        return vmap(one)(parameters, features)
-
     use_prior = settings.prior_weight > 0 and model.discriminator is not None
+    if settings.tune_target == "features":
+        generator_net, discriminator_net, autocast, dtype = search_networks(model, settings.precision, use_prior)
+        trunk, head = split_generator(generator_net, settings.tune_layers, folded=True)
+    else:
+        trunk, head = (part.to(device) for part in split_generator(model.generator, settings.tune_layers))
+        discriminator_net, autocast, dtype = model.discriminator, contextlib.nullcontext(), torch.float32
+    with torch.no_grad(), autocast:
+        features = trunk(z.to(device).to(dtype).reshape(batch, -1, 1, 1)).float()
+    if settings.tune_target == "features":
+        originals = {"features": features}
+        tuned = {"features": features.clone().requires_grad_(True)}
+
+        def draw(parameters: dict[str, torch.Tensor]) -> torch.Tensor:
+            """G(ẑ) from each image's own feature map h: (B, C, H, W)."""
+            return head(parameters["features"].to(dtype))
+    else:
+        originals = {name: parameter.detach() for name, parameter in head.named_parameters()}
+        tuned = {name: original.expand(batch, *original.shape).clone().requires_grad_(True)
+                 for name, original in originals.items()}  # one copy of θ₀ per image
+
+        def draw(parameters: dict[str, torch.Tensor]) -> torch.Tensor:
+            """G(ẑ) of every image with its own head weights: (B, C, H, W)."""
+            one = lambda weights_of_one, x: functional_call(head, weights_of_one, (x[None],))[0]  # noqa: E731
+            return vmap(one)(parameters, features)
+
+    sizes = {name: (original.square().flatten(1).sum(1) if name == "features" else original.square().sum())
+             .clamp_min(1e-12) for name, original in originals.items()}  # ‖h₀‖² per image, or ‖θ₀‖² per layer
     optimizer = torch.optim.Adam(tuned.values(), lr=settings.tune_learning_rate, fused=True)
     with model.frozen():
         for _ in tqdm(range(settings.tune_steps), disable=not progress, desc="tuning G", unit="it"):
             with torch.enable_grad():
-                generated = draw(tuned)
+                with autocast:
+                    generated = draw(tuned)
+                    logits = discriminator_net(generated) if use_prior else None
+                generated = generated.float()
                 loss = context_loss(generated, y, weights)  # Eq. 4, per image
                 if use_prior:  # Eq. 5
-                    loss = loss + prior_loss(model.discriminator(generated), weight=settings.prior_weight,
-                                             form=settings.prior_form)
+                    loss = loss + prior_loss(logits.float(), weight=settings.prior_weight, form=settings.prior_form)
                 if settings.tune_pull:
                     loss = loss + settings.tune_pull * sum(
                         (tuned[name] - originals[name]).square().flatten(1).sum(1) / sizes[name] for name in tuned)
                 optimizer.zero_grad(set_to_none=True)
-                loss.sum().backward()  # a sum: each image's weights get their own image's gradient
+                loss.sum().backward()  # a sum: each image's copy gets its own image's gradient
             optimizer.step()
-        with torch.no_grad():
-            return draw(tuned)
+            if settings.tune_target == "features":
+                with torch.no_grad():  # h stays where the trunk's ReLU puts it, as z stays in its range
+                    tuned["features"].clamp_(min=0)
+        with torch.no_grad(), autocast:
+            return draw(tuned).float()
