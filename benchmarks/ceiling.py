@@ -26,7 +26,7 @@ from search_speed import run_way
 from seminpaint import PRESETS, inpaint, load_model
 from seminpaint.data import load_dataset
 from seminpaint.masks import make_masks
-from seminpaint.precision import PLAIN, compute_dtype, resolve_precision
+from seminpaint.runtime.precision import PLAIN, compute_dtype, resolve_precision
 from seminpaint.training import TrainConfig, train
 from train_speed import images_per_second
 

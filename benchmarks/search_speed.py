@@ -9,7 +9,7 @@ search (the largest over repeats), and mean full-image PSNR. With --repeats the 
 so that the machine's drift in speed (it varies about twofold between hours here) falls on every
 way alike; the speed-ups are then paired within each turn and given as median (range).
 
-A way is PRESET/PRECISION, PRECISION one of seminpaint.precision.PRECISIONS. Throughput at a fixed iteration count (--iterations overrides every
+A way is PRESET/PRECISION, PRECISION one of seminpaint.settings.PRECISIONS. Throughput at a fixed iteration count (--iterations overrides every
 preset's count):
 
     python benchmarks/search_speed.py --model src/seminpaint/weights/celeba64.safetensors \
@@ -38,7 +38,7 @@ from seminpaint.api import resolve_blend
 from seminpaint.data import load_dataset
 from seminpaint.masks import make_masks
 from seminpaint.metrics import psnr
-from seminpaint.precision import PRECISIONS
+from seminpaint.runtime.precision import PRECISIONS
 
 
 def resident_mib() -> float:

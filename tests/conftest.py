@@ -10,11 +10,11 @@ import pytest
 import torch
 from PIL import Image
 
-from seminpaint.checkpoint import CONTEXT_ENCODER_FORMAT, write_checkpoint
-from seminpaint.context_encoder import ContextEncoder, ContextEncoderConfig
-from seminpaint.dcgan import DCGANConfig, Discriminator, Generator, init_weights
-from seminpaint.encoder import EncoderConfig, LatentEncoder
-from seminpaint.model import GenerativeModel
+from seminpaint.networks.checkpoint import CONTEXT_ENCODER_FORMAT, write_checkpoint
+from seminpaint.networks.context_encoder import ContextEncoder, ContextEncoderConfig
+from seminpaint.networks.dcgan import DCGANConfig, Discriminator, Generator, init_weights
+from seminpaint.networks.encoder import EncoderConfig, LatentEncoder
+from seminpaint.networks.model import GenerativeModel
 
 # Tiny models run fastest on one thread, and a busy machine does not make threads wait on each other.
 torch.set_num_threads(1)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from seminpaint import PAPER, InpaintError, inpaint
 from seminpaint.api import crop_around, prepare
-from seminpaint.checkpoint import save_checkpoint
+from seminpaint.networks.checkpoint import save_checkpoint
 from seminpaint.cli import main
 from seminpaint.masks import make_mask
 from seminpaint.images import (PNG_SIGNATURE, exif_orient, output_bits, read_image, read_png16, save_image,

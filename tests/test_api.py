@@ -4,7 +4,7 @@ import torch
 
 from seminpaint import PAPER, InpaintError, inpaint
 from seminpaint.api import to_model_size
-from seminpaint.checkpoint import save_checkpoint
+from seminpaint.networks.checkpoint import save_checkpoint
 from seminpaint.masks import make_mask
 
 from conftest import TINY, tiny_model

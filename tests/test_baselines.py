@@ -14,7 +14,7 @@ import pytest
 from seminpaint import baselines
 from seminpaint.baselines import METHODS, fill, nearest_index
 from seminpaint.baselines import low_rank, tv
-from seminpaint.context_encoder import ContextEncoderConfig
+from seminpaint.networks.context_encoder import ContextEncoderConfig
 from seminpaint.errors import InpaintError
 
 from conftest import tiny_context_encoder

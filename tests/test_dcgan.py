@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from seminpaint.dcgan import DCGANConfig, Discriminator, Generator, sample_latent
+from seminpaint.networks.dcgan import DCGANConfig, Discriminator, Generator, sample_latent
 from seminpaint.errors import InpaintError
 
 

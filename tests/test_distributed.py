@@ -88,7 +88,7 @@ def launch(tmp_path: Path, task: str, spec: dict, processes: int = 2, timeout: f
 
 
 def network_tensors(path):
-    from seminpaint.checkpoint import read_checkpoint
+    from seminpaint.networks.checkpoint import read_checkpoint
 
     return {k: v for k, v in read_checkpoint(path).tensors.items() if not k.startswith("rng.")}
 
@@ -217,7 +217,7 @@ def test_global_batchnorm_matches_batchnorm_on_the_whole_batch(killed_run):
 
 @needs_gloo
 def test_two_processes_train_like_one_and_resume(killed_run):
-    from seminpaint.checkpoint import read_checkpoint
+    from seminpaint.networks.checkpoint import read_checkpoint
     from seminpaint.training import CHECKPOINT_NAME, train
 
     from conftest import TINY
@@ -284,7 +284,7 @@ def test_seminpaint_train_under_torchrun(tmp_path):
     """The command itself: two CPU processes, the paper's DCGAN at 32×32, rank 0 writes the run folder."""
     from PIL import Image
 
-    from seminpaint.checkpoint import read_checkpoint
+    from seminpaint.networks.checkpoint import read_checkpoint
 
     data = tmp_path / "data"
     data.mkdir()
@@ -317,7 +317,7 @@ def write_faces(folder: Path, count: int = COUNT) -> None:
 
 @pytest.fixture(scope="module")
 def evaluation_setup(tmp_path_factory):
-    from seminpaint.checkpoint import save_checkpoint
+    from seminpaint.networks.checkpoint import save_checkpoint
     from seminpaint.evaluation import evaluate
 
     from conftest import TINY, tiny_model

@@ -32,11 +32,13 @@ from PIL import Image
 from safetensors.torch import save_file
 
 import seminpaint.web.app as app_module
-from seminpaint.checkpoint import DIGEST_KEY, content_digest, load_model, save_checkpoint
+from seminpaint.networks.checkpoint import DIGEST_KEY, content_digest, load_model, save_checkpoint
 from seminpaint.cli import main
-from seminpaint.context_encoder import ContextEncoder, ContextEncoderConfig, context_encoder_size, load_context_encoder
-from seminpaint.dcgan import DCGANConfig, Discriminator, Generator, discriminator_size, generator_size
-from seminpaint.encoder import EncoderConfig, LatentEncoder, encoder_size
+from seminpaint.networks.context_encoder import (
+    ContextEncoder, ContextEncoderConfig, context_encoder_size, load_context_encoder,
+)
+from seminpaint.networks.dcgan import DCGANConfig, Discriminator, Generator, discriminator_size, generator_size
+from seminpaint.networks.encoder import EncoderConfig, LatentEncoder, encoder_size
 from seminpaint.errors import InpaintError
 from seminpaint.images import to_float, to_uint8
 from seminpaint.masks import make_mask

@@ -282,7 +282,7 @@ def test_serve_without_a_model_fails_with_one_line(capsys, monkeypatch, tmp_path
 
 
 def test_serve_on_a_busy_port_fails_with_one_line(tmp_path, capsys):
-    from seminpaint.checkpoint import save_checkpoint
+    from seminpaint.networks.checkpoint import save_checkpoint
     from conftest import TINY
 
     model = tiny_model()

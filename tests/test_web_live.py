@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seminpaint.checkpoint import save_checkpoint
+from seminpaint.networks.checkpoint import save_checkpoint
 
 from conftest import TINY, png, tiny_model, wave_photo
 

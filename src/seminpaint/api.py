@@ -14,15 +14,15 @@ import torch
 from skimage.transform import resize
 
 from .blend import HYBRID_SMOOTHNESS, hybrid_blend, overlay, poisson_blend
-from .checkpoint import load_model
+from .networks.checkpoint import load_model
 from .errors import InpaintError
 from .images import MAX_PIXELS, from_tensor, to_float, to_tensor
 from .candidates import mean_and_spread, search_candidates
 from .latent import SearchResult
 from .masks import check_mask
-from .model import GenerativeModel
+from .networks.model import GenerativeModel
 from .plausibility import warn_if_implausible
-from .precision import resolve_precision
+from .runtime.precision import resolve_precision
 from .settings import PRESETS, WITHOUT_ENCODER, SearchSettings, resolve_preset
 
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "celeba64.safetensors"

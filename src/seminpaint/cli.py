@@ -79,7 +79,7 @@ def add_train_context_encoder(subparsers) -> None:
 
 def run_train_context_encoder(args) -> None:
     from . import distributed
-    from .context_encoder import ContextEncoderConfig
+    from .networks.context_encoder import ContextEncoderConfig
     from .data import load_dataset
     from .training import ContextEncoderTrainConfig, train_context_encoder
 
@@ -116,7 +116,7 @@ def add_train_encoder(subparsers) -> None:
 def run_train_encoder(args) -> None:
     from . import distributed
     from .api import DEFAULT_MODEL, resolve_model
-    from .checkpoint import checkpoint_training
+    from .networks.checkpoint import checkpoint_training
     from .data import load_dataset
     from .training import EncoderTrainConfig, train_encoder
 
@@ -159,7 +159,7 @@ def pick_device(name: str | None):
 def run_train(args) -> None:
     from . import distributed
     from .data import load_dataset
-    from .dcgan import DCGANConfig
+    from .networks.dcgan import DCGANConfig
     from .training import TrainConfig, train
 
     config = replace(training_config(TrainConfig, args), ema_decay=args.ema_decay)
@@ -776,14 +776,14 @@ def add_export(subparsers) -> None:
 def run_export(args) -> None:
     import torch
 
-    from .checkpoint import (
+    from .networks.checkpoint import (
         CONTEXT_ENCODER_FORMAT, build_encoder, build_networks, checkpoint_format, read_checkpoint, save_checkpoint,
     )
 
     refuse_to_overwrite([args.out], args.overwrite)
     dtype = torch.float16 if args.half else None
     if checkpoint_format(args.checkpoint) == CONTEXT_ENCODER_FORMAT:
-        from .context_encoder import export
+        from .networks.context_encoder import export
 
         export(args.checkpoint, args.out, dtype=dtype)
     else:
@@ -809,7 +809,7 @@ def run_sample(args) -> None:
     import torch
 
     from .api import resolve_model
-    from .dcgan import sample_latent
+    from .networks.dcgan import sample_latent
     from .images import from_tensor, make_grid, save_image
 
     refuse_to_overwrite([args.out], args.overwrite)

@@ -17,8 +17,9 @@ from tqdm import tqdm
 
 from .errors import InpaintError
 from .losses import context_loss, importance_weights, prior_loss
-from .model import GenerativeModel, search_copy
-from .precision import PLAIN, autocast, compute_dtype, layout, resolve_precision
+from .networks.model import GenerativeModel
+from .runtime.folding import search_copy
+from .runtime.precision import PLAIN, autocast, compute_dtype, layout, resolve_precision
 from .settings import PAPER, SearchSettings
 
 
@@ -197,9 +198,9 @@ def search(
 def search_networks(model: GenerativeModel, precision: str, use_prior: bool = True):
     """(G, D or None, autocast context, dtype of z) to run the search's forward and backward passes.
 
-    precision is resolved on the model's device first ("auto", precision.py). "fp32": the model's
+    precision is resolved on the model's device first ("auto", runtime/precision.py). "fp32": the model's
     own networks (the caller freezes them) and float32. "fp32-fast" and "bf16": frozen copies with
-    BatchNorm folded into the convolutions and the fast layers (model.search_copy), the model's
+    BatchNorm folded into the convolutions and the fast layers (runtime.folding.search_copy), the model's
     networks untouched; "bf16" casts them to bf16, channels_last (oneDNN's fastest layout), and
     runs them under bf16 autocast, which still guards any op of a custom network that wants
     float32. Used by the search and by the encoder's training.

@@ -25,14 +25,15 @@ from tqdm import tqdm
 
 from .errors import InpaintError
 from .losses import context_loss, importance_weights, prior_loss
-from .model import GenerativeModel, fold_batchnorm
+from .networks.model import GenerativeModel
+from .runtime.folding import fold_batchnorm
 from .settings import SearchSettings
 
 
 def split_generator(generator: nn.Module, layers: int) -> tuple[nn.Sequential, nn.Sequential]:
     """G as (trunk, head): the head holds G's last `layers` convolutions and everything after them,
     the trunk the rest; head(trunk(z.reshape(B, latent_dim, 1, 1))) = G(z). Both are float32 copies
-    in eval mode with BatchNorm folded into the convolutions (model.fold_batchnorm) and no
+    in eval mode with BatchNorm folded into the convolutions (runtime.folding.fold_batchnorm) and no
     gradients; G itself is untouched. G must keep its layers in an nn.Sequential `net` fed with
     z as (B, latent_dim, 1, 1), as dcgan.Generator does; else InpaintError.
     """

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..checkpoint import atomic_write
+from ..networks.checkpoint import atomic_write
 from ..errors import InpaintError
 from ..images import read_image, to_float, to_uint8
 from ..masks import MASK_ALIASES, MASK_KINDS, read_mask

@@ -18,8 +18,8 @@ from ..api import inpaint, resolve_model, resolve_settings
 from ..blend import HYBRID_SMOOTHNESS, check_smoothness, hybrid_blend
 from ..data import load_dataset
 from ..errors import InpaintError
-from ..model import weights_digest
-from ..precision import resolve_precision
+from ..networks.model import weights_digest
+from ..runtime.precision import resolve_precision
 from ..settings import SearchSettings
 from .layout import (
     OURS, OURS_HYBRID, OURS_RAW, Timings, canonical_kinds, check_count, check_prepared, json_bytes,

@@ -14,7 +14,7 @@ import copy
 import torch
 from torch import nn
 
-from ..dcgan import sample_latent
+from ..networks.dcgan import sample_latent
 from ..errors import InpaintError
 
 

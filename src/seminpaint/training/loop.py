@@ -28,11 +28,11 @@ from torch import nn
 from tqdm import tqdm
 
 from .. import distributed
-from ..checkpoint import FORMAT, Checkpoint, load_weights, read_checkpoint, write_checkpoint
+from ..networks.checkpoint import FORMAT, Checkpoint, load_weights, read_checkpoint, write_checkpoint
 from ..errors import InpaintError
-from ..fast_layers import speed_up_layers
+from ..runtime.fast_layers import speed_up_layers
 from ..masks import training_masks
-from ..precision import autocast, check_precision, is_fast, layout, resolve_precision
+from ..runtime.precision import autocast, check_precision, is_fast, layout, resolve_precision
 from .averaging import check_decay
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
@@ -47,7 +47,7 @@ class TrainConfig:
     learning_rate: float = 2e-4
     beta1: float = 0.5
     seed: int = 0
-    precision: str = "auto"  # precision.py: "auto", "bf16", "fp32-fast" or "fp32" (the plain loop)
+    precision: str = "auto"  # runtime/precision.py: "auto", "bf16", "fp32-fast" or "fp32" (the plain loop)
     checkpoint_every: int = 200  # steps between checkpoints (and at every epoch end)
     sample_count: int = 64
     ema_decay: float = 0.0  # β of a moving average of G's weights, kept in the epoch files (0: none, the paper)

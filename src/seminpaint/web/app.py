@@ -67,7 +67,7 @@ from ..images import from_tensor, png16_bytes, read_image, to_float, to_tensor, 
 from ..settings import SearchSettings
 from ..losses import context_loss, importance_weights, prior_loss
 from ..masks import MASK_ALIASES, MASK_KINDS, make_mask
-from ..model import GenerativeModel
+from ..networks.model import GenerativeModel
 from .server import LOCAL_NAMES, BoundedServer, HostCheck, allowed_hosts, host_name
 
 # Baselines a user can pick on the page (nearest_neighbour needs a reference set, so it is left out).

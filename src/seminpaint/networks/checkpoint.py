@@ -35,7 +35,7 @@ from torch import nn
 
 from .dcgan import DCGANConfig, Discriminator, Generator
 from .encoder import EncoderConfig, LatentEncoder
-from .errors import InpaintError
+from ..errors import InpaintError
 from .model import GenerativeModel
 
 FORMAT = "seminpaint-dcgan"

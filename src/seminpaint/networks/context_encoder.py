@@ -31,7 +31,7 @@ from .dcgan import (
     MAX_FEATURES, MAX_LATENT_DIM, DCGANConfig, Generator, check_network_size, check_whole, discriminator_trunk,
     generator_size, trunk_size,
 )
-from .errors import InpaintError
+from ..errors import InpaintError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from numbers import Integral
 import torch
 from torch import nn
 
-from .errors import InpaintError
+from ..errors import InpaintError
 
 MAX_IMAGE_SIZE = 256
 MAX_LATENT_DIM = 8192
