@@ -14,8 +14,8 @@ import pytest
 from seminpaint import baselines
 from seminpaint.baselines import METHODS, fill, nearest_index
 from seminpaint.baselines import low_rank, tv
-from seminpaint.networks.context_encoder import ContextEncoderConfig
 from seminpaint.errors import InpaintError
+from seminpaint.networks.context_encoder import ContextEncoderConfig
 
 from conftest import tiny_context_encoder
 

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seminpaint.networks.checkpoint import save_checkpoint
 from seminpaint.cli import build_parser, main
 from seminpaint.images import read_image
 from seminpaint.masks import read_mask, save_mask
+from seminpaint.networks.checkpoint import save_checkpoint
 
 from conftest import TINY, tiny_model
 

@@ -317,8 +317,8 @@ def write_faces(folder: Path, count: int = COUNT) -> None:
 
 @pytest.fixture(scope="module")
 def evaluation_setup(tmp_path_factory):
-    from seminpaint.networks.checkpoint import save_checkpoint
     from seminpaint.evaluation import evaluate
+    from seminpaint.networks.checkpoint import save_checkpoint
 
     from conftest import TINY, tiny_model
 

@@ -13,13 +13,13 @@ from conftest import TINY, interrupt_on_call, lively_model, tiny_model
 
 import seminpaint.training.loop as loop_module
 from seminpaint import load_model, search
-from seminpaint.networks.checkpoint import read_checkpoint, save_checkpoint
 from seminpaint.cli import main
+from seminpaint.errors import InpaintError
+from seminpaint.masks import training_masks
+from seminpaint.networks.checkpoint import read_checkpoint, save_checkpoint
 from seminpaint.networks.dcgan import init_weights
 from seminpaint.networks.encoder import EncoderConfig, LatentEncoder
-from seminpaint.errors import InpaintError
 from seminpaint.settings import PAPER, PRESETS
-from seminpaint.masks import training_masks
 from seminpaint.training import CHECKPOINT_NAME
 from seminpaint.training.latent_encoder import (
     ENCODER_STREAM,

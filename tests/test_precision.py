@@ -4,8 +4,8 @@ import torch
 import seminpaint.runtime.precision as precision_module
 from seminpaint.errors import InpaintError
 from seminpaint.latent import search_networks
-from seminpaint.settings import PAPER, PRESETS, SearchSettings
 from seminpaint.runtime.precision import PRECISIONS, is_fast, native_bf16, resolve_precision
+from seminpaint.settings import PAPER, PRESETS, SearchSettings
 from seminpaint.training import TrainConfig
 
 from conftest import tiny_model

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 import seminpaint.training.dcgan as train_module
-from seminpaint.networks.checkpoint import read_checkpoint
 from seminpaint.errors import InpaintError
+from seminpaint.networks.checkpoint import read_checkpoint
 from seminpaint.training import CHECKPOINT_NAME, TrainConfig, train
 
 from conftest import TINY, interrupt_on_call

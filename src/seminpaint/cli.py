@@ -79,8 +79,8 @@ def add_train_context_encoder(subparsers) -> None:
 
 def run_train_context_encoder(args) -> None:
     from . import distributed
-    from .networks.context_encoder import ContextEncoderConfig
     from .data import load_dataset
+    from .networks.context_encoder import ContextEncoderConfig
     from .training import ContextEncoderTrainConfig, train_context_encoder
 
     if distributed.launched():
@@ -116,8 +116,8 @@ def add_train_encoder(subparsers) -> None:
 def run_train_encoder(args) -> None:
     from . import distributed
     from .api import DEFAULT_MODEL, resolve_model
-    from .networks.checkpoint import checkpoint_training
     from .data import load_dataset
+    from .networks.checkpoint import checkpoint_training
     from .training import EncoderTrainConfig, train_encoder
 
     if distributed.launched():
@@ -558,7 +558,7 @@ class FolderFiller:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What ours says about one image beyond its pixels: the region it searched (an api.Crop) and,
+    """What ours says about one image beyond its pixels: the region it searched (a geometry.Crop) and,
     when the completion is unlikely to be a face, why (the plausibility warning's text)."""
 
     crop: object = None
@@ -809,8 +809,8 @@ def run_sample(args) -> None:
     import torch
 
     from .api import resolve_model
-    from .networks.dcgan import sample_latent
     from .images import from_tensor, make_grid, save_image
+    from .networks.dcgan import sample_latent
 
     refuse_to_overwrite([args.out], args.overwrite)
     if args.count < 1:

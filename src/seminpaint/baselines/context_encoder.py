@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..api import to_model_channels
-from ..networks.context_encoder import complete, load_context_encoder
 from ..errors import InpaintError
+from ..geometry import to_model_channels
 from ..images import from_tensor, to_tensor
+from ..networks.context_encoder import complete, load_context_encoder
 from ._common import baseline
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "weights" / "context_encoder64.safetensors"

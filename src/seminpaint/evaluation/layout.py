@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..networks.checkpoint import atomic_write
 from ..errors import InpaintError
 from ..images import read_image, to_float, to_uint8
 from ..masks import MASK_ALIASES, MASK_KINDS, read_mask
+from ..networks.checkpoint import atomic_write
 
 OURS = "ours"
 OURS_RAW = "ours_raw"  # G(ẑ) before blending, written by "ours"

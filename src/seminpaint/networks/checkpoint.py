@@ -33,9 +33,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..errors import InpaintError
 from .dcgan import DCGANConfig, Discriminator, Generator
 from .encoder import EncoderConfig, LatentEncoder
-from ..errors import InpaintError
 from .model import GenerativeModel
 
 FORMAT = "seminpaint-dcgan"

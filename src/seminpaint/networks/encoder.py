@@ -24,11 +24,11 @@ from numbers import Real
 import torch
 from torch import nn
 
+from ..errors import InpaintError
 from .dcgan import (
     MAX_FEATURES, DCGANConfig, check_image, check_network_size, check_whole, discriminator_trunk, trunk_size,
     upsamplings,
 )
-from ..errors import InpaintError
 
 MAX_LATENT_RANGE = 1e6  # |low| and |high| of latent_range at most
 

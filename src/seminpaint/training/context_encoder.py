@@ -31,13 +31,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..networks.checkpoint import CONTEXT_ENCODER_FORMAT, write_checkpoint
-from ..networks.context_encoder import ContextEncoder, ContextEncoderConfig, complete
-from ..networks.dcgan import Discriminator, init_weights
 from ..errors import InpaintError
 from ..figures import labelled_grid, show_hole
 from ..images import from_tensor, save_image, to_tensor
 from ..masks import MASK_KINDS, make_masks, training_rng
+from ..networks.checkpoint import CONTEXT_ENCODER_FORMAT, write_checkpoint
+from ..networks.context_encoder import ContextEncoder, ContextEncoderConfig, complete
+from ..networks.dcgan import Discriminator, init_weights
 from .loop import Run, TrainConfig, check_training_images, masked_batch, rounded
 
 MASK_STREAM = 0xCE  # last entropy word of the training masks' RNG; evaluation masks have 0 there

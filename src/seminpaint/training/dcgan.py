@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..images import from_tensor, make_grid, save_image
 from ..networks.checkpoint import Checkpoint, load_weights, save_checkpoint
 from ..networks.dcgan import DCGANConfig, Discriminator, Generator, init_weights, sample_latent
-from ..images import from_tensor, make_grid, save_image
 from .averaging import standing_statistics, update_average
 from .loop import Run, TrainConfig, check_training_images, image_batch
 

@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..networks.checkpoint import ENCODER_FORMAT, save_checkpoint
-from ..networks.dcgan import DCGANConfig, init_weights
-from ..networks.encoder import EncoderConfig, LatentEncoder
 from ..errors import InpaintError
 from ..latent import search_networks
 from ..losses import context_loss, importance_weights, prior_loss
 from ..masks import training_rng
+from ..networks.checkpoint import ENCODER_FORMAT, save_checkpoint
+from ..networks.dcgan import DCGANConfig, init_weights
+from ..networks.encoder import EncoderConfig, LatentEncoder
 from ..networks.model import GenerativeModel, weights_digest
 from ..settings import PAPER, SearchSettings
 from .loop import Run, TrainConfig, check_training_images, masked_batch

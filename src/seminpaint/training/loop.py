@@ -28,10 +28,10 @@ from torch import nn
 from tqdm import tqdm
 
 from .. import distributed
-from ..networks.checkpoint import FORMAT, Checkpoint, load_weights, read_checkpoint, write_checkpoint
 from ..errors import InpaintError
-from ..runtime.fast_layers import speed_up_layers
 from ..masks import training_masks
+from ..networks.checkpoint import FORMAT, Checkpoint, load_weights, read_checkpoint, write_checkpoint
+from ..runtime.fast_layers import speed_up_layers
 from ..runtime.precision import autocast, check_precision, is_fast, layout, resolve_precision
 from .averaging import check_decay
 
