@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from .errors import InpaintError
-from .losses import context_loss, importance_weights, prior_loss
+from .losses import importance_weights, objective
 from .networks.model import GenerativeModel
 from .runtime.folding import search_copy
 from .runtime.precision import PLAIN, autocast, compute_dtype, layout, resolve_precision
@@ -128,9 +128,8 @@ def search(
             generated = generator_net(latent.to(dtype))
             logits = discriminator_net(generated) if use_prior else None
         generated = generated.float()
-        context = context_loss(generated, y[rows], weights[rows])
-        prior = (prior_loss(logits.float(), weight=settings.prior_weight, form=settings.prior_form)
-                 if logits is not None else torch.zeros_like(context))
+        context, prior = objective(generated, y[rows], weights[rows], logits, prior_weight=settings.prior_weight,
+                                   prior_form=settings.prior_form)
         return generated, context, prior
 
     def uniform(per_image: int) -> torch.Tensor:

@@ -24,7 +24,7 @@ from torch.func import functional_call, vmap
 from tqdm import tqdm
 
 from .errors import InpaintError
-from .losses import context_loss, importance_weights, prior_loss
+from .losses import importance_weights, objective
 from .networks.model import GenerativeModel
 from .runtime.folding import fold_batchnorm
 from .settings import SearchSettings
@@ -88,10 +88,9 @@ def tune_generator(
         for _ in tqdm(range(settings.tune_steps), disable=not progress, desc="tuning G", unit="it"):
             with torch.enable_grad():
                 generated = draw(tuned)
-                loss = context_loss(generated, y, weights)  # Eq. 4, per image
-                if use_prior:  # Eq. 5
-                    loss = loss + prior_loss(model.discriminator(generated), weight=settings.prior_weight,
-                                             form=settings.prior_form)
+                context, prior = objective(generated, y, weights, model.discriminator(generated) if use_prior else None,
+                                           prior_weight=settings.prior_weight, prior_form=settings.prior_form)
+                loss = context + prior  # Eq. 4 + Eq. 5, per image
                 if settings.tune_pull:
                     loss = loss + settings.tune_pull * sum(
                         (tuned[name] - originals[name]).square().flatten(1).sum(1) / sizes[name] for name in tuned)

@@ -65,7 +65,7 @@ from ..baselines import METHODS, fill
 from ..errors import InpaintError
 from ..images import from_tensor, png16_bytes, read_image, to_float, to_tensor, to_uint8, to_uint16
 from ..settings import SearchSettings
-from ..losses import context_loss, importance_weights, prior_loss
+from ..losses import importance_weights, objective
 from ..masks import MASK_ALIASES, MASK_KINDS, make_mask
 from ..networks.model import GenerativeModel
 from .server import LOCAL_NAMES, BoundedServer, HostCheck, allowed_hosts, host_name
@@ -643,10 +643,11 @@ class Inpainter:
             with torch.no_grad():
                 latent = z[:1].detach()
                 generated = self.model.generator(latent)
-                loss = context_loss(generated, target, weights)
-                if settings.prior_weight > 0 and self.model.discriminator is not None:
-                    loss = loss + prior_loss(self.model.discriminator(generated), weight=settings.prior_weight,
-                                             form=settings.prior_form)
+                use_prior = settings.prior_weight > 0 and self.model.discriminator is not None
+                context, prior = objective(generated, target, weights,
+                                           self.model.discriminator(generated) if use_prior else None,
+                                           prior_weight=settings.prior_weight, prior_form=settings.prior_form)
+                loss = context + prior
             preview = from_tensor(generated)[0]
             report(step=step, loss=round(float(loss[0]), 4), preview=data_url(preview[..., 0] if preview.shape[2] == 1 else preview))
 
