@@ -321,8 +321,8 @@ def jobs(args, shard: tuple[int, int] = (0, 1), candidates: int = 1) -> tuple[li
     in a folder; every output format is checked before any work; existing outputs are refused unless
     --overwrite or --skip-existing. candidates: completions per image (Job.results)."""
     from .data.folder import image_files
-    from .distributed import in_shard
     from .images import check_output_path
+    from .shards import in_shard
 
     if args.image.is_dir():
         if args.output.exists() and not args.output.is_dir():
@@ -390,13 +390,13 @@ def mask_for(args, image_path: Path, shape: tuple[int, int], index: int, notice=
 def run_inpaint(args) -> None:
     from tqdm import tqdm
 
-    from . import distributed
+    from .shards import current_shard, parse_shard
 
     check_method(args.method, args.references)
     check_face_options(args)
     if args.batch_size < 1:
         raise InpaintError(f"--batch-size must be at least 1, got {args.batch_size}")
-    shard = distributed.current_shard(distributed.parse_shard(args.shard) if args.shard else None)
+    shard = current_shard(parse_shard(args.shard) if args.shard else None)
     fill = FolderFiller(args, progress=not args.image.is_dir())
     count = fill.settings.candidates if fill.settings is not None else 1
     if args.uncertainty and count == 1:
@@ -728,6 +728,7 @@ def run_evaluate(args) -> None:
 
     from . import distributed
     from .evaluation import evaluate
+    from .shards import current_shard, parse_shard
 
     options = evaluate_method_options(args.method_option)
     if "ours" in args.methods:  # the preset's settings with the command line's overrides
@@ -739,7 +740,7 @@ def run_evaluate(args) -> None:
         if "nearest_neighbour" not in args.methods:
             raise InpaintError("--references is for the nearest_neighbour method; add it to --methods")
         options.setdefault("nearest_neighbour", {})["references"] = str(args.references)
-    shard = distributed.parse_shard(args.shard) if args.shard is not None else None
+    shard = parse_shard(args.shard) if args.shard is not None else None
     device = pick_device(args.device) if "ours" in args.methods else None
     # Evaluation needs only barriers between the ranks: gloo, and time for unequal shards.
     with distributed.session(device or "cpu", backend="gloo", timeout=datetime.timedelta(hours=12)):
@@ -749,7 +750,7 @@ def run_evaluate(args) -> None:
                         seed=args.seed, batch_size=args.batch_size, method_options=options,
                         figure_indices=args.figure_indices, progress=not args.quiet and distributed.is_main(),
                         image_size=args.image_size, channels=args.channels, device=device, shard=shard)
-        index, count = distributed.current_shard(shard)
+        index, count = current_shard(shard)
     if path is None:
         print(f"shard {index}/{count}: predictions written to {args.out / 'predictions'}"
               + ("" if distributed.launched() else "; once every shard is done, run the same command "

@@ -34,6 +34,7 @@ from ..networks.checkpoint import FORMAT, Checkpoint, load_weights, read_checkpo
 from ..runtime.fast_layers import speed_up_layers
 from ..runtime.precision import autocast, check_precision, is_fast, layout, resolve_precision
 from .averaging import check_decay
+from .data_parallel import data_parallel
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 
@@ -278,8 +279,8 @@ class Run:
 
     def parallel(self, network: nn.Module) -> nn.Module:
         """What a step calls for `network`: it inside DistributedDataParallel with BatchNorm over the
-        global batch (distributed.data_parallel) in a group of several processes, else itself."""
-        return distributed.data_parallel(network, self.device) if self.world > 1 else network
+        global batch (data_parallel.data_parallel) in a group of several processes, else itself."""
+        return data_parallel(network, self.device) if self.world > 1 else network
 
     def epoch_path(self, epoch: int) -> Path:
         """RUN/epochs/epoch_NNN.safetensors."""
