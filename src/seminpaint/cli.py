@@ -598,15 +598,11 @@ def check_method(name: str, references: Path | None = None) -> None:
 def fill_with_baseline(name: str, image, mask, **options):
     """A comparison method (with its options) on a user's image (uint8, any layout the CLI reads):
     float [0, 1], alpha kept."""
-    import numpy as np
-
     from .baselines import fill
-    from .images import to_float
+    from .images import split_alpha, to_float, with_alpha
 
-    image = to_float(image)
-    colour = image[..., :3] if image.ndim == 3 and image.shape[2] == 4 else image
-    filled = fill(name, colour, mask, **options)
-    return np.concatenate([filled, image[..., 3:]], axis=-1) if colour is not image else filled
+    colour, alpha = split_alpha(to_float(image))
+    return with_alpha(fill(name, colour, mask, **options), alpha)
 
 
 def add_masks(subparsers) -> None:

@@ -116,11 +116,11 @@ def cascade():
 
 def to_gray(image: np.ndarray) -> np.ndarray:
     """(H, W) or (H, W, C) image, uint8/uint16/float [0, 1] → uint8 (H, W) luma (alpha dropped)."""
-    from .images import to_float
+    from .images import luma, to_float
 
     image = to_float(np.asarray(image))
     if image.ndim == 3:
-        image = image[..., 0] if image.shape[-1] < 3 else image[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+        image = image[..., 0] if image.shape[-1] < 3 else luma(image[..., :3])
     return np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from skimage.transform import resize
 
 from .errors import InpaintError
+from .images import luma, split_alpha, with_alpha
 
 CONTEXT = 2.0
 """Side of the crop over the side of the hole's bounding box: at 2 the hole covers about the central
@@ -115,21 +116,19 @@ def crop_around(mask: np.ndarray, size: tuple[int, int], *, context: float = CON
 
 def to_model_channels(images: np.ndarray, channels: int) -> np.ndarray:
     """(N, H, W, 1|3|4) float → (N, H, W, channels): gray repeated, colour to luma, alpha dropped."""
-    images = images[..., :3] if images.shape[-1] == 4 else images
+    images, _ = split_alpha(images)
     if images.shape[-1] == channels:
         return images
     if channels == 3:
         return np.repeat(images, 3, axis=-1)
-    return (images @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
+    return luma(images)[..., None]
 
 
 def from_model_channels(result: np.ndarray, like: np.ndarray) -> np.ndarray:
     """Bring model-channel results (N, H, W, c) back to the input's channels (1, 3 or 4)."""
     channels = like.shape[-1]
     colour = to_model_channels(result, 3 if channels in (3, 4) else 1)
-    if channels == 4:  # alpha is the input's, untouched
-        colour = np.concatenate([colour, like[..., 3:]], axis=-1)
-    return colour
+    return with_alpha(colour, split_alpha(like)[1])  # alpha is the input's, untouched
 
 
 def area_resize(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:

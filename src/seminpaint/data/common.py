@@ -12,7 +12,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..errors import InpaintError
-from ..images import center_crop_resize
+from ..images import center_crop_resize, luma
 
 
 def read_files(
@@ -62,8 +62,7 @@ def to_channels(images: np.ndarray, channels: int) -> np.ndarray:
         return images
     if channels == 3:
         return np.repeat(images, 3, axis=-1)
-    luma = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    return np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
+    return np.clip(np.rint(luma(images.astype(np.float32))), 0, 255).astype(np.uint8)[..., None]
 
 
 def resize_array(images: np.ndarray, image_size: int) -> np.ndarray:

@@ -18,13 +18,14 @@ from ..api import inpaint, resolve_model, resolve_settings
 from ..blend import HYBRID_SMOOTHNESS, check_smoothness, hybrid_blend
 from ..data import load_dataset
 from ..errors import InpaintError
+from ..images import png_bytes
 from ..networks.model import weights_digest
 from ..runtime.precision import resolve_precision
 from ..settings import SearchSettings
 from ..shards import current_shard, in_shard
 from .layout import (
     OURS, OURS_HYBRID, OURS_RAW, Timings, canonical_kinds, check_count, check_prepared, json_bytes,
-    load_set, png_bytes, prediction_path, read_json, timing_path, write_if_changed,
+    load_set, prediction_path, read_json, timing_path, write_if_changed,
 )
 
 DEFAULT_METHODS = (OURS, "mean", "biharmonic")

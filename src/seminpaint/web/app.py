@@ -63,10 +63,12 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntity
 from ..api import describe, inpaint, prepare, resolve_settings
 from ..baselines import METHODS, fill
 from ..errors import InpaintError
-from ..images import from_tensor, png16_bytes, read_image, to_float, to_tensor, to_uint8, to_uint16
+from ..images import (
+    from_tensor, png_bytes, read_image, split_alpha, to_float, to_tensor, to_uint8, to_uint16, with_alpha,
+)
 from ..settings import SearchSettings
 from ..losses import importance_weights, objective
-from ..masks import MASK_ALIASES, MASK_KINDS, make_mask
+from ..masks import MASK_ALIASES, MASK_KINDS, make_mask, mask_to_uint8
 from ..networks.model import GenerativeModel
 from .server import LOCAL_NAMES, BoundedServer, HostCheck, allowed_hosts, host_name
 
@@ -472,22 +474,8 @@ def sample_images() -> dict[str, np.ndarray]:
     return samples
 
 
-def png_bytes(image: np.ndarray) -> bytes:
-    """uint8 / float (H, W[, C]) → 8-bit PNG bytes; uint16 → 16-bit PNG bytes."""
-    image = np.asarray(image)
-    if image.dtype == np.uint16:
-        return png16_bytes(image)
-    if image.dtype != np.uint8:
-        image = to_uint8(image)
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[..., 0]
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
 def data_url(image: np.ndarray) -> str:
-    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image, compress_level=1)).decode("ascii")
 
 
 def decode_upload(data: bytes, *, max_pixels: int) -> np.ndarray:
@@ -608,19 +596,14 @@ class Inpainter:
         if job.method == "ours":
             filled = self.ours(job, report)
         else:
-            colour = to_float(image)
-            alpha = colour[..., 3:] if colour.ndim == 3 and colour.shape[2] == 4 else None
-            if alpha is not None:
-                colour = colour[..., :3]
-            filled = fill(job.method, colour, job.mask)
-            if alpha is not None:
-                filled = np.concatenate([filled, alpha], axis=-1)
+            colour, alpha = split_alpha(to_float(image))
+            filled = with_alpha(fill(job.method, colour, job.mask), alpha)
         if image.dtype == np.uint16:
             out = to_uint16(filled)
         else:
             out = to_uint8(filled)
         out = np.where(job.mask[..., None] if out.ndim == 3 else job.mask, out, image)  # known pixels exactly
-        return png_bytes(out)
+        return png_bytes(out, compress_level=1)
 
     def ours(self, job: Job, report: Callable[..., None]) -> np.ndarray:
         settings = self.config.settings.with_options(iterations=job.iterations)
@@ -746,7 +729,7 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
         if image is None:
             return fail("no such image (uploads are kept for a while only; upload it again)", 404)
         with pixels.held():
-            data = png_bytes(as_8_bit(image))
+            data = png_bytes(as_8_bit(image), compress_level=1)
         return Response(data, mimetype="image/png")
 
     @app.get("/api/mask")
@@ -762,7 +745,7 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
             return fail(f"unknown mask kind {short(kind)}; valid kinds: {', '.join(MASK_KINDS)}")
         with pixels.held():
             mask = preset_mask(kind, mask_height, mask_width, seed)
-            data = png_bytes(np.where(mask, np.uint8(255), np.uint8(0)))
+            data = png_bytes(mask_to_uint8(mask), compress_level=1)
         return Response(data, mimetype="image/png")
 
     @app.post("/api/inpaint")
@@ -849,7 +832,7 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
     def job_mask(job_id):
         job = job_or_404(job_id)
         with pixels.held():
-            data = png_bytes(np.where(job.mask, np.uint8(255), np.uint8(0)))
+            data = png_bytes(mask_to_uint8(job.mask), compress_level=1)
         return Response(data, mimetype="image/png")
 
     add_job_actions(app, queue, store, config, pixels, job_or_404)
