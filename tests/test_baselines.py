@@ -1,6 +1,6 @@
 """The comparison methods (seminpaint.baselines): the contract, each method's quality, the registry.
 
-Small images (32×32) and modest iteration counts keep the file fast on a busy 2-core machine.
+Small images (32×32) and modest iteration counts keep the file fast on a small CPU.
 """
 
 from __future__ import annotations
