@@ -308,3 +308,12 @@ def test_large_holes_take_the_hybrid_blend_to_a_coarser_grid_sooner_and_stay_clo
     assert calls and calls[0] <= 500  # solved on a grid with at most that many unknowns
     assert np.array_equal(coarse[~mask], image[~mask])
     assert np.abs(coarse - exact).max() < 0.03 and np.abs(coarse - exact).mean() < 0.005
+
+
+def test_hole_box_is_the_bounding_box_of_the_missing_pixels():
+    from seminpaint.geometry import hole_box
+
+    mask = np.zeros((6, 7), dtype=bool)
+    assert hole_box(mask) is None
+    mask[1, 2] = mask[3, 5] = True
+    assert hole_box(mask) == (1, 2, 4, 6)  # top, left, bottom, right (exclusive)
