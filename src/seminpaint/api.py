@@ -1,4 +1,6 @@
-"""inpaint(image, mask, *, model): the whole method — validate, search ẑ, blend — on numpy images.
+"""inpaint(image, mask, *, model): the whole method on numpy images, in four steps: resolve the
+model and settings, prepare each image's crop at the model's size (geometry.py), search ẑ
+(latent.py, Eq. 2), blend G(ẑ) back (blend.py, Eq. 6).
 
 Mask convention: True (or white in a file) = missing, to be filled; False = known.
 """
@@ -286,8 +288,10 @@ def inpaint(
     Returns an InpaintResult (a list of them for a list of images) whose `image` has the input's
     shape, known pixels bit-identical.
     """
+    # 1. Resolve: the model and the settings to run.
     model = resolve_model(model, device)
     settings = resolve_settings(settings, model, blend=blend, smoothness=smoothness, candidates=candidates)
+    # 2. Prepare: each image's crop at the model's size and channels (geometry.py).
     if isinstance(image, (list, tuple)):
         masks = list(mask) if isinstance(mask, (list, tuple)) else [mask] * len(image)
         if len(masks) != len(image):
@@ -305,10 +309,12 @@ def inpaint(
         prepared = [prepare(image, mask, model, face=face, face_check=face_check)]
     small_images = np.concatenate([p.small_images for p in prepared])
     small_masks = np.concatenate([p.small_masks for p in prepared])
+    # 3. Search: ẑ for every image (Eq. 2), K candidates each (candidates.py).
     found = search_candidates(model, to_tensor(small_images), torch.from_numpy(small_masks), settings,
                               generator=generator, progress=progress, callback=callback)
     total = len(small_images)
     warn_if_implausible(model, found.generated[:total], small_images, small_masks)
+    # 4. Blend: G(ẑ) back into each image's crop at full size (Eq. 6 or the settings' blend).
     results, first = [], 0
     for p in prepared:
         each = [blend_back(p, found, slice(k * total + first, k * total + first + len(p.images)), settings)
