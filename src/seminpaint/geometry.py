@@ -115,7 +115,7 @@ def crop_around(mask: np.ndarray, size: tuple[int, int], *, context: float = CON
 
 
 def to_model_channels(images: np.ndarray, channels: int) -> np.ndarray:
-    """(N, H, W, 1|3|4) float → (N, H, W, channels): gray repeated, colour to luma, alpha dropped."""
+    """(N, H, W, 1|3|4) → (N, H, W, channels): gray repeated, colour to luma (float32), alpha dropped."""
     images, _ = split_alpha(images)
     if images.shape[-1] == channels:
         return images
