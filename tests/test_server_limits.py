@@ -40,7 +40,10 @@ from seminpaint.encoder import EncoderConfig, LatentEncoder, encoder_size
 from seminpaint.errors import InpaintError
 from seminpaint.images import to_float, to_uint8
 from seminpaint.masks import make_mask
-from seminpaint.web.app import ImageStore, Job, JobQueue, QueueFull, WebConfig, as_8_bit, create_app, make_server
+from seminpaint.web import routes
+from seminpaint.web.app import WebConfig, create_app, make_server
+from seminpaint.web.jobs import Job, JobQueue, QueueFull
+from seminpaint.web.uploads import ImageStore, as_8_bit
 from seminpaint.web.server import allowed_hosts
 
 from conftest import TINY, png, tiny_context_encoder, tiny_model
@@ -122,14 +125,14 @@ def test_pixel_work_waits_for_its_turn_then_gets_503(monkeypatch):
     app = make_app(pixel_workers=1, pixel_wait=0.2)
     client = app.test_client()
     started, release = threading.Event(), threading.Event()
-    drawn = app_module.preset_mask
+    drawn = routes.preset_mask
 
     def slow_mask(*args):
         started.set()
         release.wait(10)
         return drawn(*args)
 
-    monkeypatch.setattr(app_module, "preset_mask", slow_mask)
+    monkeypatch.setattr(routes, "preset_mask", slow_mask)
     first = []
     holder = threading.Thread(target=lambda: first.append(client.get("/api/mask?kind=center&width=64&height=64")))
     holder.start()

@@ -1,0 +1,271 @@
+"""The page's routes: what each URL takes and answers (all JSON unless said otherwise).
+
+    GET  /                          the page
+    GET  /api/info                  model, presets, methods, mask kinds, samples, limits
+    POST /api/upload                multipart `file` → {id, width, height, bits}; size-limited and
+                                    checked for being an image before anything else
+    GET  /api/images/<id>.png       an uploaded image as the page draws it (EXIF applied, 8-bit PNG)
+    GET  /api/mask?kind=&width=&height=&seed=   a mask of one of the paper's kinds (PNG, white = missing)
+    POST /api/inpaint               {image, mask (PNG data URL, white = missing), method, iterations,
+                                    seed} → {job, position}; 503 when the queue is full
+    GET  /api/jobs/<id>             the job's state (queued + position, running + step, done, failed)
+    GET  /api/jobs/<id>/events      Server-Sent Events: queued, progress (step, loss, G(z) preview
+                                    as a PNG data URL), done, failed
+    GET  /api/jobs/<id>/result.png  the result at the input's size and bit depth (?download=1 to save)
+    GET  /api/jobs/<id>/mask.png    the mask that was used
+    POST /api/jobs/<id>/cancel      stop a job: a queued one leaves the queue, a running search stops
+                                    at its next step; either is then reported "cancelled"
+    POST /api/jobs/<id>/continue    the job's result as a new uploaded image → {id, width, height, ...}
+
+Every error is a JSON {"error": one line}: 400 for a bad request (InpaintError), 404 for an unknown
+image or job, 409 for a job not in the state asked for, 413 for a body over max_upload_bytes, 408
+for a body that came too slowly, 503 when the queue, the pixel workers or the event streams are full.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
+
+from ..api import describe
+from ..errors import InpaintError
+from ..masks import MASK_ALIASES, MASK_KINDS
+from ..model import GenerativeModel
+from .jobs import (METHOD_LABELS, WEB_BASELINES, Gate, Job, JobNotFound, JobQueue, QueueFull, method_refusal)
+from .parsing import MAX_SEED, parse_json_object, query_number, short, whole_number
+from .uploads import ImageStore, as_8_bit, decode_mask, decode_upload, png_bytes, preset_mask
+
+if TYPE_CHECKING:
+    from .app import WebConfig
+
+
+@dataclass
+class Served:
+    """What the routes serve from: the model, the limits (config, resolved), the uploads, the job
+    queue, the gates on pixel work and event streams, the samples' ids by name, and `needs`
+    (jobs.method_requirements, looked up once on first use)."""
+
+    model: GenerativeModel
+    config: "WebConfig"
+    store: ImageStore
+    queue: JobQueue
+    pixels: Gate
+    streams: Gate
+    sample_ids: dict[str, str]
+    needs: Callable[[], dict[str, dict]]
+
+
+def add_routes(app: Flask, served: Served) -> None:
+    """Register the page, the API routes and the error handlers on `app`."""
+    model, config, store, queue = served.model, served.config, served.store, served.queue
+    pixels, streams, sample_ids, needs = served.pixels, served.streams, served.sample_ids, served.needs
+    channels, height, width = model.image_shape
+    counter = itertools.count(1)
+
+    def fail(message: str, status: int = 400):
+        return jsonify(error=message), status
+
+    @app.errorhandler(InpaintError)
+    def inpaint_error(error):
+        return fail(str(error), 503 if isinstance(error, QueueFull) else 400)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(error):
+        return fail(f"the upload is too large (at most {config.max_upload_bytes / 2**20:g} MiB)", 413)
+
+    @app.errorhandler(TimeoutError)
+    def too_slow(error):  # the server's read deadline (server.DeadlineReader) passed while the body came in
+        return fail(f"the request body did not arrive within {config.body_timeout:g} s", 408)
+
+    @app.errorhandler(ClientDisconnected)
+    def disconnected(error):  # werkzeug turns a failed read, the deadline's TimeoutError too, into this
+        if isinstance(error.__cause__ or error.__context__, TimeoutError):
+            return too_slow(error.__cause__ or error.__context__)
+        return http_error(error)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        return fail(f"{error.code} {error.name}: {error.description}", error.code)
+
+    @app.errorhandler(Exception)
+    def unexpected(error):  # the server keeps running; the page gets a message
+        app.logger.exception("unexpected error")
+        return fail(f"the server could not handle this request ({type(error).__name__})", 500)
+
+    @app.get("/")
+    def index():
+        return render_template("index.html")
+
+    @app.get("/api/info")
+    def info():
+        methods = [{"name": "ours", "label": METHOD_LABELS["ours"]}]
+        methods += [{"name": m, "label": METHOD_LABELS.get(m, m), **needs().get(m, {})} for m in WEB_BASELINES]
+        return jsonify(
+            model={"name": model.name, "width": width, "height": height, "channels": channels},
+            settings=describe(config.settings, model), methods=methods, mask_kinds=list(MASK_KINDS),
+            samples=[{"name": name, "id": image_id, "width": store.get(image_id).shape[1],
+                      "height": store.get(image_id).shape[0]} for name, image_id in sample_ids.items()],
+            limits={"max_upload_bytes": config.max_upload_bytes, "max_pixels": config.max_pixels,
+                    "max_iterations": config.max_iterations, "default_iterations": config.default_iterations,
+                    "queue_limit": config.queue_limit, "max_connections": config.max_connections,
+                    "max_streams": config.max_streams},
+        )
+
+    @app.post("/api/upload")
+    def upload():
+        file = request.files.get("file")
+        if file is None:
+            return fail("no file in the upload (send it as multipart field 'file')")
+        with pixels.held():
+            image = decode_upload(file.read(config.max_upload_bytes + 1), max_pixels=config.max_pixels)
+        image_id = store.add(image)
+        return jsonify(id=image_id, width=image.shape[1], height=image.shape[0],
+                       bits=16 if image.dtype == np.uint16 else 8,
+                       channels=1 if image.ndim == 2 else image.shape[2])
+
+    @app.get("/api/images/<image_id>.png")
+    def image_png(image_id):
+        image = store.get(image_id)
+        if image is None:
+            return fail("no such image (uploads are kept for a while only; upload it again)", 404)
+        with pixels.held():
+            data = png_bytes(as_8_bit(image))
+        return Response(data, mimetype="image/png")
+
+    @app.get("/api/mask")
+    def mask_png():
+        kind = request.args.get("kind", "center")
+        mask_width = query_number(request.args, "width", 1, config.max_pixels)
+        mask_height = query_number(request.args, "height", 1, config.max_pixels)
+        seed = query_number(request.args, "seed", 0, MAX_SEED, default=0)
+        if mask_width * mask_height > config.max_pixels:
+            return fail(f"a {mask_width}×{mask_height} mask is {mask_width * mask_height:,} pixels; "
+                        f"this server draws at most {config.max_pixels:,}")
+        if MASK_ALIASES.get(kind, kind) not in MASK_KINDS:
+            return fail(f"unknown mask kind {short(kind)}; valid kinds: {', '.join(MASK_KINDS)}")
+        with pixels.held():
+            mask = preset_mask(kind, mask_height, mask_width, seed)
+            data = png_bytes(np.where(mask, np.uint8(255), np.uint8(0)))
+        return Response(data, mimetype="image/png")
+
+    @app.post("/api/inpaint")
+    def start():
+        if not request.is_json:
+            return fail("send a JSON object: {image, mask, method, iterations, seed} (Content-Type: application/json)")
+        body = parse_json_object(request.get_data(cache=False))
+        image = store.get(str(body.get("image", "")))
+        if image is None:
+            return fail("unknown image: upload it (again) or pick a sample", 404)
+        method = body.get("method", "ours")
+        if method != "ours" and method not in WEB_BASELINES:
+            return fail(f"unknown method {short(method)}; choose ours or one of: {', '.join(WEB_BASELINES)}")
+        iterations = whole_number(body.get("iterations", config.default_iterations), "iterations", 1,
+                                  config.max_iterations)
+        seed = whole_number(body.get("seed", 0), "seed", 0, MAX_SEED)
+        refusal = method_refusal(method, image.shape, needs())
+        if refusal:
+            return fail(refusal)
+        with pixels.held():
+            mask = decode_mask(body.get("mask"), image.shape[:2])
+        if not mask.any():
+            return fail("draw the hole first: the mask has no missing (white) pixel")
+        if mask.all():
+            return fail("the mask covers the whole image: leave some pixels to inpaint from")
+        job = Job(id=f"{next(counter)}-{secrets.token_hex(4)}", image_id=str(body["image"]), image=image,
+                  mask=mask, method=method, iterations=iterations, seed=seed)
+        queue.submit(job)
+        return jsonify(job=job.id, position=job.position, events=f"/api/jobs/{job.id}/events"), 202
+
+    def job_or_404(job_id):
+        job = queue.get(job_id)
+        if job is None:
+            raise JobNotFound()
+        return job
+
+    @app.errorhandler(JobNotFound)
+    def job_not_found(error):
+        return fail("no such job (finished jobs are kept for a while only)", 404)
+
+    @app.get("/api/jobs/<job_id>")
+    def status(job_id):
+        return jsonify(job_or_404(job_id).snapshot())
+
+    @app.get("/api/jobs/<job_id>/events")
+    def events(job_id):
+        job = job_or_404(job_id)
+        streams.acquire()  # released when the response is closed (the stream ended or the client left)
+
+        def stream() -> Iterator[str]:
+            seen, sent_preview = -1, None
+            yield "retry: 1000\n\n"
+            while True:
+                version = queue.wait_for_change(job, seen, timeout=10.0)
+                if version == seen:
+                    yield ": still here\n\n"
+                    continue
+                seen = version
+                info = job.snapshot()
+                kind = {"queued": "queued", "running": "progress", "done": "done", "failed": "failed",
+                        "cancelled": "cancelled"}[info["state"]]
+                if kind in ("progress", "done") and job.preview is not None and job.preview is not sent_preview:
+                    info["preview"] = sent_preview = job.preview
+                yield f"event: {kind}\ndata: {json.dumps(info)}\n\n"
+                if kind in ("done", "failed", "cancelled"):
+                    return
+
+        response = Response(stream(), mimetype="text/event-stream",
+                            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        response.call_on_close(streams.release)
+        return response
+
+    @app.get("/api/jobs/<job_id>/result.png")
+    def result(job_id):
+        job = job_or_404(job_id)
+        if job.state != "done":
+            return fail(f"the job is {job.state}" + (f": {job.message}" if job.message else ""), 409)
+        headers = {}
+        if request.args.get("download"):
+            headers["Content-Disposition"] = f'attachment; filename="inpainted-{job.method}.png"'
+        return Response(job.result, mimetype="image/png", headers=headers)
+
+    @app.get("/api/jobs/<job_id>/mask.png")
+    def job_mask(job_id):
+        job = job_or_404(job_id)
+        with pixels.held():
+            data = png_bytes(np.where(job.mask, np.uint8(255), np.uint8(0)))
+        return Response(data, mimetype="image/png")
+
+    add_job_actions(app, served, job_or_404)
+
+
+def add_job_actions(app: Flask, served: Served, job_or_404: Callable[[str], Job]) -> None:
+    """The page's actions on a job: cancel it, and continue from its result."""
+    queue, store, config, pixels = served.queue, served.store, served.config, served.pixels
+
+    @app.post("/api/jobs/<job_id>/cancel")
+    def cancel(job_id):
+        job = job_or_404(job_id)
+        state = queue.cancel(job)
+        if state in ("done", "failed"):
+            return jsonify(error=f"the job has already finished ({state})", state=state), 409
+        return jsonify(job=job.id, state=state, stopping=state == "running"), 202 if state == "running" else 200
+
+    @app.post("/api/jobs/<job_id>/continue")
+    def continue_from(job_id):
+        job = job_or_404(job_id)
+        if job.state != "done":
+            return jsonify(error=f"the job is {job.state}: only a finished result can be edited further"), 409
+        with pixels.held():
+            image = decode_upload(job.result, max_pixels=config.max_pixels)  # as if it were uploaded: 16-bit kept
+        image_id = store.add(image)
+        return jsonify(id=image_id, width=image.shape[1], height=image.shape[0],
+                       bits=16 if image.dtype == np.uint16 else 8,
+                       channels=1 if image.ndim == 2 else image.shape[2], source=job.id)
