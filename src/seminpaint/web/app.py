@@ -32,7 +32,7 @@ from flask import Flask
 from ..api import resolve_settings
 from ..errors import InpaintError
 from ..model import GenerativeModel
-from ..settings import SearchSettings
+from ..settings import MAX_CANDIDATES, SearchSettings
 from .jobs import Gate, Inpainter, JobQueue, method_requirements, once
 from .routes import Served, add_routes
 from .server import LOCAL_NAMES, BoundedServer, HostCheck, allowed_hosts, host_name
@@ -48,8 +48,13 @@ class WebConfig:
     kept in memory; keep_image_bytes: the uploads kept hold at most this many bytes of pixels (the
     newest is always kept); queue_image_bytes: the images of the waiting jobs hold at most this many
     bytes (a job beyond gets 503). settings: what every job of ours runs, blend included (a
-    SearchSettings, a preset name, or None for inpaint's default for the model); default_iterations
-    None: the settings'.
+    SearchSettings, a preset name, or None for inpaint's default for the model) unless a request
+    names a preset (settings.PRESETS); default_iterations None: the settings'.
+    max_candidates: completions a request may ask for (at most settings.MAX_CANDIDATES).
+    max_job_steps: a job's cost, candidates × (Adam steps + the preset's tuning steps), at most
+    (None: 4 × max_iterations). max_candidate_pixels: candidates × the image's pixels at most (the K
+    completions are held at full size). keep_result_bytes: the PNGs of the finished jobs kept hold at
+    most this many bytes (the newest job's are always kept).
     pixel_workers: requests that decode, draw or encode pixels outside the queue at once (uploads,
     masks, image PNGs); others wait up to pixel_wait seconds, then get 503. max_streams: event
     streams open at once (more get 503; the page then polls).
@@ -63,8 +68,12 @@ class WebConfig:
     max_iterations: int = 1500
     default_iterations: int | None = None
     settings: SearchSettings | str | None = None
+    max_candidates: int = MAX_CANDIDATES
+    max_job_steps: int | None = None
+    max_candidate_pixels: int = 2**25
     previews: int = 40
     keep_jobs: int = 64
+    keep_result_bytes: int = 2**30
     keep_images: int = 16
     keep_image_bytes: int = 2**30
     queue_image_bytes: int = 2**30
@@ -82,13 +91,16 @@ def create_app(model: GenerativeModel, config: WebConfig | None = None, *,
     """The Flask app around a loaded model. samples: name → image (default: sample_images())."""
     config = config or WebConfig()
     settings = resolve_settings(config.settings, model)
-    config = replace(config, settings=settings, default_iterations=config.default_iterations or settings.iterations)
+    if not 1 <= config.max_candidates <= MAX_CANDIDATES:
+        raise InpaintError(f"max_candidates must be from 1 to {MAX_CANDIDATES}, got {config.max_candidates}")
+    config = replace(config, settings=settings, default_iterations=config.default_iterations or settings.iterations,
+                     max_job_steps=config.max_job_steps or 4 * config.max_iterations)
     here = Path(__file__).parent
     app = Flask(__name__, template_folder=str(here / "templates"), static_folder=str(here / "static"))
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes
     store = ImageStore(config.keep_images, config.keep_image_bytes)
     queue = JobQueue(Inpainter(model, config), limit=config.queue_limit, keep=config.keep_jobs,
-                     max_bytes=config.queue_image_bytes)
+                     max_bytes=config.queue_image_bytes, max_result_bytes=config.keep_result_bytes)
     pixels = Gate(config.pixel_workers, config.pixel_wait, "other requests are decoding or drawing images")
     streams = Gate(config.max_streams, 0, f"{config.max_streams} event streams are open (poll /api/jobs/<id> instead)")
     sample_ids = {}

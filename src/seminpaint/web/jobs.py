@@ -14,6 +14,7 @@ import contextlib
 import math
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,6 +28,8 @@ from ..errors import InpaintError
 from ..images import from_tensor, to_float, to_tensor, to_uint8, to_uint16
 from ..losses import context_loss, importance_weights, prior_loss
 from ..model import GenerativeModel
+from ..plausibility import ImplausibleCompletion
+from ..settings import SearchSettings
 from .uploads import data_url, png_bytes
 
 if TYPE_CHECKING:
@@ -87,22 +90,45 @@ class Job:
     loss: float | None = None
     preview: str | None = None  # data URL of the latest G(z)
     message: str | None = None  # what went wrong, for the page
-    result: bytes | None = None  # PNG
+    result: bytes | None = None  # PNG: the completion, or with several candidates their per-pixel mean
+    settings: SearchSettings | None = None  # ours: what the search runs (None: the server's, at `iterations`)
+    candidates: int = 1    # ours: completions searched (SearchSettings.candidates)
+    face: tuple[int, int, int, int] | None = None  # ours: the face box (x, y, w, h) given, None: detected
+    face_check: bool = True  # ours: False searches around the hole, face or not (inpaint's face_check)
+    completions: list[bytes] = field(default_factory=list)  # PNGs of the K candidates when K > 1
+    spread: bytes | None = None  # PNG of the candidates' per-pixel spread, white = spread_max
+    spread_max: float | None = None
+    crop: dict | None = None  # ours: {"face": [x, y, w, h] or None, "square": [x, y, w, h]}, the model's view
+    warning: str | None = None  # ours: why the completion is unlikely to be a face (plausibility.py)
     created: float = field(default_factory=time.monotonic)
     finished: float | None = None
     version: int = 0
     cancel: threading.Event = field(default_factory=threading.Event)  # set: stop at the next search step
 
     def snapshot(self) -> dict:
+        """The job as the page sees it (GET /api/jobs/<id> and the events): state, step, loss; when done
+        the URLs of its result, of its candidates and spread (K > 1), and the face box and square the
+        model saw (ours)."""
         info = {"job": self.id, "state": self.state, "method": self.method, "iterations": self.iterations,
                 "step": self.step}
         if self.state == "queued":
             info["position"] = self.position
         if self.loss is not None:
             info["loss"] = self.loss
+        if self.method == "ours":
+            info["candidates"] = self.candidates
         if self.state == "done":
             info["result"] = f"/api/jobs/{self.id}/result.png"
             info["seconds"] = round((self.finished or 0) - self.created, 3)
+            if self.completions:
+                info["completions"] = [f"/api/jobs/{self.id}/result.png?candidate={k}"
+                                       for k in range(1, len(self.completions) + 1)]
+            if self.spread is not None:
+                info["spread"], info["spread_max"] = f"/api/jobs/{self.id}/spread.png", self.spread_max
+            if self.crop is not None:
+                info.update(self.crop)
+            if self.warning:
+                info["warning"] = self.warning
         if self.state in ("failed", "cancelled"):
             info["message"] = self.message
         return info
@@ -128,12 +154,14 @@ class JobQueue:
     submit() refuses (QueueFull, HTTP 503) when `limit` jobs already wait, or when the images of the
     waiting jobs would hold more than `max_bytes` bytes. Every change to any job bumps its version and
     wakes the waiters (wait_for_change), which stream it to the pages. A finished job lets go of its
-    image (its result and mask stay, for the last `keep` finished jobs).
+    image (its result and mask stay, for the last `keep` finished jobs, while their PNGs hold at most
+    `max_result_bytes` bytes; the newest finished job is always kept).
     """
 
     def __init__(self, run: Callable[["Job", Callable[[], None]], bytes], *, limit: int, keep: int,
-                 max_bytes: int | None = None):
+                 max_bytes: int | None = None, max_result_bytes: int | None = None):
         self._run, self.limit, self.keep, self.max_bytes = run, limit, keep, max_bytes
+        self.max_result_bytes = max_result_bytes
         self.jobs: dict[str, Job] = {}
         self.waiting: collections.deque[Job] = collections.deque()
         self.changed = threading.Condition()
@@ -201,6 +229,12 @@ class JobQueue:
                 self.touch(job, state="failed", message=message, finished=time.monotonic(), image=None)
             with self.changed:
                 self.completed += 1
+                self._forget_old()
+
+    def result_bytes(self) -> int:
+        """Bytes of PNGs held by the finished jobs kept."""
+        return sum(len(j.result or b"") + sum(map(len, j.completions)) + len(j.spread or b"")
+                   for j in self.jobs.values() if j.state == "done")
 
     def cancel(self, job: Job) -> str:
         """Ask `job` to stop; returns its state afterwards. A queued job leaves the queue at once
@@ -221,9 +255,18 @@ class JobQueue:
             return job.state
 
     def _forget_old(self) -> None:
-        finished = [j for j in self.jobs.values() if j.state in ("done", "failed", "cancelled")]
-        for job in sorted(finished, key=lambda j: j.created)[:max(0, len(finished) - self.keep)]:
+        finished = sorted((j for j in self.jobs.values() if j.state in ("done", "failed", "cancelled")),
+                          key=lambda j: j.created)
+        for job in finished[:max(0, len(finished) - self.keep)]:
             del self.jobs[job.id]
+        finished = finished[max(0, len(finished) - self.keep):]
+        if self.max_result_bytes is not None:
+            held = self.result_bytes()
+            for job in finished[:-1]:
+                if held <= self.max_result_bytes:
+                    break
+                held -= len(job.result or b"") + sum(map(len, job.completions)) + len(job.spread or b"")
+                del self.jobs[job.id]
 
 
 
@@ -279,34 +322,71 @@ class JobNotFound(Exception):
     """A job id the queue does not know (never was, or forgotten)."""
 
 
-class Inpainter:
-    """Runs one job: ours (with live G(z) previews) or a baseline, at the image's full size."""
+PAGE_WORDS = (("--face X,Y,W,H; face=(x, y, w, h) in Python", "draw it with the face box tool"),
+              ("--no-face-check; face_check=False", 'tick "no face check"'),
+              ("(--no-face-check, no --face; face_check=False, no face=)",
+               '(tick "no face check" and clear the face box)'))
+"""The command line's words in the library's face messages, and the page's for the same."""
 
-    def __init__(self, model: GenerativeModel, config: WebConfig):
+
+def in_page_words(message: str) -> str:
+    """A library message with the command line's options named as the page's controls."""
+    for cli, page in PAGE_WORDS:
+        message = message.replace(cli, page)
+    return message
+
+
+class Inpainter:
+    """Runs one job: ours (with live G(z) previews) or a baseline, at the image's full size.
+
+    Returns the result as a PNG at the input's bit depth, known pixels exactly the input's; reports
+    (through `report`) the K candidates' PNGs and their spread when ours searched several, and the
+    face box and square the model saw.
+    """
+
+    def __init__(self, model: GenerativeModel, config: "WebConfig"):
         self.model, self.config = model, config
 
     def __call__(self, job: Job, report: Callable[..., None]) -> bytes:
+        if job.method != "ours":
+            return self.encode(job, self.baseline(job))
+        found = self.ours(job, report)
+        crop = found.crop
+        top, left, height, width = crop.framed
+        changes = {"crop": {"face": list(crop.face) if crop.face else None, "square": [left, top, width, height]}}
+        if found.candidates is not None:
+            spread_max = float(found.spread.max())
+            changes.update(completions=[self.encode(job, c) for c in found.candidates],
+                           spread=png_bytes(found.spread / max(spread_max, 1e-12)), spread_max=float(f"{spread_max:.3g}"))
+        result = self.encode(job, found.image)
+        report(**changes)
+        return result
+
+    @staticmethod
+    def baseline(job: Job) -> np.ndarray:
+        colour = to_float(job.image)
+        alpha = colour[..., 3:] if colour.ndim == 3 and colour.shape[2] == 4 else None
+        if alpha is not None:
+            colour = colour[..., :3]
+        filled = fill(job.method, colour, job.mask)
+        return np.concatenate([filled, alpha], axis=-1) if alpha is not None else filled
+
+    @staticmethod
+    def encode(job: Job, filled: np.ndarray) -> bytes:
+        """A float completion in [0, 1] → PNG bytes at the input's bit depth, known pixels the input's."""
         image = job.image
-        if job.method == "ours":
-            filled = self.ours(job, report)
-        else:
-            colour = to_float(image)
-            alpha = colour[..., 3:] if colour.ndim == 3 and colour.shape[2] == 4 else None
-            if alpha is not None:
-                colour = colour[..., :3]
-            filled = fill(job.method, colour, job.mask)
-            if alpha is not None:
-                filled = np.concatenate([filled, alpha], axis=-1)
-        if image.dtype == np.uint16:
-            out = to_uint16(filled)
-        else:
-            out = to_uint8(filled)
+        out = to_uint16(filled) if image.dtype == np.uint16 else to_uint8(filled)
         out = np.where(job.mask[..., None] if out.ndim == 3 else job.mask, out, image)  # known pixels exactly
         return png_bytes(out)
 
-    def ours(self, job: Job, report: Callable[..., None]) -> np.ndarray:
-        settings = self.config.settings.with_options(iterations=job.iterations)
-        prepared = prepare(job.image, job.mask, self.model)  # what the search compares G(z) with
+    def ours(self, job: Job, report: Callable[..., None]):
+        """inpaint's result (an InpaintResult) for the job, with G(z) previews of candidate 1."""
+        settings = job.settings or self.config.settings.with_options(iterations=job.iterations)
+        try:
+            prepared = prepare(job.image, job.mask, self.model, face=job.face,
+                               face_check=job.face_check)  # what the search compares G(z) with
+        except InpaintError as error:
+            raise InpaintError(in_page_words(str(error))) from None
         device = self.model.device
         target = to_tensor(prepared.small_images).to(device)
         weights = importance_weights(torch.from_numpy(prepared.small_masks).to(device), settings.window)
@@ -332,7 +412,12 @@ class Inpainter:
             preview = from_tensor(generated)[0]
             report(step=step, loss=round(float(loss[0]), 4), preview=data_url(preview[..., 0] if preview.shape[2] == 1 else preview))
 
-        result = inpaint(job.image, job.mask, model=self.model, settings=settings,
-                         generator=torch.Generator().manual_seed(job.seed), callback=callback)
-        return result.image
-
+        with warnings.catch_warnings(record=True) as caught:  # the worker is the only thread that searches
+            warnings.simplefilter("always", ImplausibleCompletion)
+            found = inpaint(job.image, job.mask, model=self.model, settings=settings,
+                            generator=torch.Generator().manual_seed(job.seed), callback=callback,
+                            face=job.face, face_check=job.face_check)
+        doubts = [str(w.message) for w in caught if issubclass(w.category, ImplausibleCompletion)]
+        if doubts:
+            report(warning=doubts[0])
+        return found

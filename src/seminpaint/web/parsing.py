@@ -87,3 +87,29 @@ def parse_json_object(data: bytes) -> dict:
                                f"{'object' if isinstance(field_value, dict) else 'array'}; send plain values")
     return value
 
+
+
+FACE_BOX = re.compile(r"\s*([0-9]{1,9})\s*,\s*([0-9]{1,9})\s*,\s*([0-9]{1,9})\s*,\s*([0-9]{1,9})\s*")
+
+
+def face_box(value, width: int, height: int) -> tuple[int, int, int, int] | None:
+    """A request's face box: null (none) or the text "x,y,w,h" of four whole pixels, a box of positive
+    size inside the width × height image (x = column, y = row of its top-left corner) → the tuple or
+    None; anything else raises InpaintError naming it."""
+    if value is None:
+        return None
+    found = FACE_BOX.fullmatch(value) if isinstance(value, str) else None
+    box = tuple(int(part) for part in found.groups()) if found else None
+    if box is None or box[2] < 1 or box[3] < 1 or box[0] + box[2] > width or box[1] + box[3] > height:
+        raise InpaintError(f'face must be "x,y,w,h": whole pixels of a box inside the {width}×{height} image, '
+                           f"got {short(value)}")
+    return box
+
+
+def flag(value, name: str, default: bool) -> bool:
+    """A JSON true or false (absent or null: `default`); anything else raises InpaintError naming it."""
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise InpaintError(f"{name} must be true or false, got {short(value)}")
+    return value

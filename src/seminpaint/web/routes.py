@@ -39,8 +39,9 @@ from ..api import describe
 from ..errors import InpaintError
 from ..masks import MASK_ALIASES, MASK_KINDS
 from ..model import GenerativeModel
+from ..settings import PRESETS
 from .jobs import (METHOD_LABELS, WEB_BASELINES, Gate, Job, JobNotFound, JobQueue, QueueFull, method_refusal)
-from .parsing import MAX_SEED, parse_json_object, query_number, short, whole_number
+from .parsing import MAX_SEED, face_box, flag, parse_json_object, query_number, short, whole_number
 from .uploads import ImageStore, as_8_bit, decode_mask, decode_upload, png_bytes, preset_mask
 
 if TYPE_CHECKING:
@@ -113,8 +114,14 @@ def add_routes(app: Flask, served: Served) -> None:
             settings=describe(config.settings, model), methods=methods, mask_kinds=list(MASK_KINDS),
             samples=[{"name": name, "id": image_id, "width": store.get(image_id).shape[1],
                       "height": store.get(image_id).shape[0]} for name, image_id in sample_ids.items()],
+            presets=[{"name": name, "description": describe(preset, model), "iterations": preset.iterations,
+                      "candidates": preset.candidates} for name, preset in PRESETS.items()],
+            preset=next((name for name, preset in PRESETS.items() if preset == config.settings), None),
+            candidates=config.settings.candidates, faces=model.faces is not None,
             limits={"max_upload_bytes": config.max_upload_bytes, "max_pixels": config.max_pixels,
                     "max_iterations": config.max_iterations, "default_iterations": config.default_iterations,
+                    "max_candidates": config.max_candidates, "max_job_steps": config.max_job_steps,
+                    "max_candidate_pixels": config.max_candidate_pixels,
                     "queue_limit": config.queue_limit, "max_connections": config.max_connections,
                     "max_streams": config.max_streams},
         )
@@ -159,7 +166,7 @@ def add_routes(app: Flask, served: Served) -> None:
     @app.post("/api/inpaint")
     def start():
         if not request.is_json:
-            return fail("send a JSON object: {image, mask, method, iterations, seed} (Content-Type: application/json)")
+            return fail("send a JSON object: {image, mask, method, iterations, seed, ...} (Content-Type: application/json)")
         body = parse_json_object(request.get_data(cache=False))
         image = store.get(str(body.get("image", "")))
         if image is None:
@@ -167,8 +174,7 @@ def add_routes(app: Flask, served: Served) -> None:
         method = body.get("method", "ours")
         if method != "ours" and method not in WEB_BASELINES:
             return fail(f"unknown method {short(method)}; choose ours or one of: {', '.join(WEB_BASELINES)}")
-        iterations = whole_number(body.get("iterations", config.default_iterations), "iterations", 1,
-                                  config.max_iterations)
+        options = search_options(body, image.shape, method, served)
         seed = whole_number(body.get("seed", 0), "seed", 0, MAX_SEED)
         refusal = method_refusal(method, image.shape, needs())
         if refusal:
@@ -180,7 +186,7 @@ def add_routes(app: Flask, served: Served) -> None:
         if mask.all():
             return fail("the mask covers the whole image: leave some pixels to inpaint from")
         job = Job(id=f"{next(counter)}-{secrets.token_hex(4)}", image_id=str(body["image"]), image=image,
-                  mask=mask, method=method, iterations=iterations, seed=seed)
+                  mask=mask, method=method, seed=seed, **options)
         queue.submit(job)
         return jsonify(job=job.id, position=job.position, events=f"/api/jobs/{job.id}/events"), 202
 
@@ -231,10 +237,21 @@ def add_routes(app: Flask, served: Served) -> None:
         job = job_or_404(job_id)
         if job.state != "done":
             return fail(f"the job is {job.state}" + (f": {job.message}" if job.message else ""), 409)
+        candidate = chosen(job)
         headers = {}
         if request.args.get("download"):
-            headers["Content-Disposition"] = f'attachment; filename="inpainted-{job.method}.png"'
-        return Response(job.result, mimetype="image/png", headers=headers)
+            name = f"inpainted-{job.method}" + (f"-candidate-{candidate}" if candidate and job.completions else "")
+            headers["Content-Disposition"] = f'attachment; filename="{name}.png"'
+        return Response(result_png(job, candidate), mimetype="image/png", headers=headers)
+
+    @app.get("/api/jobs/<job_id>/spread.png")
+    def spread(job_id):
+        job = job_or_404(job_id)
+        if job.state != "done":
+            return fail(f"the job is {job.state}" + (f": {job.message}" if job.message else ""), 409)
+        if job.spread is None:
+            return fail("this job has no spread: it searched one candidate", 404)
+        return Response(job.spread, mimetype="image/png")
 
     @app.get("/api/jobs/<job_id>/mask.png")
     def job_mask(job_id):
@@ -263,9 +280,66 @@ def add_job_actions(app: Flask, served: Served, job_or_404: Callable[[str], Job]
         job = job_or_404(job_id)
         if job.state != "done":
             return jsonify(error=f"the job is {job.state}: only a finished result can be edited further"), 409
+        data = result_png(job, chosen(job))
         with pixels.held():
-            image = decode_upload(job.result, max_pixels=config.max_pixels)  # as if it were uploaded: 16-bit kept
+            image = decode_upload(data, max_pixels=config.max_pixels)  # as if it were uploaded: 16-bit kept
         image_id = store.add(image)
         return jsonify(id=image_id, width=image.shape[1], height=image.shape[0],
                        bits=16 if image.dtype == np.uint16 else 8,
                        channels=1 if image.ndim == 2 else image.shape[2], source=job.id)
+
+
+def chosen(job: Job) -> int:
+    """The request's ?candidate=k for a finished job: 0 (or absent) the result, 1 … K one candidate
+    (K = 1: the result); anything else raises InpaintError."""
+    return query_number(request.args, "candidate", 0, max(1, len(job.completions)), default=0)
+
+
+def result_png(job: Job, candidate: int) -> bytes:
+    """The PNG of a finished job's result (candidate 0) or of its candidate k."""
+    return job.completions[candidate - 1] if candidate and job.completions else job.result
+
+
+def search_options(body: dict, shape: tuple[int, ...], method: str, served: Served) -> dict:
+    """A POST /api/inpaint body's search options → Job fields (iterations; for ours settings,
+    candidates, face, face_check), each checked against the server's limits; InpaintError (400) names
+    the first bad one.
+
+    preset: a name of settings.PRESETS, or absent for the server's settings. iterations and
+    candidates: whole numbers, by default the preset's (within max_iterations and max_candidates).
+    A job costs candidates × (iterations + the preset's tuning steps) Adam steps, at most
+    max_job_steps, and holds candidates × the image's pixels, at most max_candidate_pixels.
+    face: "x,y,w,h" inside the image (a face model only); face_check: true or false. A baseline
+    takes one candidate and no face box.
+    """
+    config, model = served.config, served.model
+    preset = body.get("preset")
+    if preset is not None and preset not in PRESETS:
+        raise InpaintError(f"unknown preset {short(preset)}; choose one of: {', '.join(PRESETS)}")
+    settings = PRESETS[preset] if preset is not None else config.settings
+    default_iterations = min(settings.iterations, config.max_iterations) if preset else config.default_iterations
+    iterations = whole_number(body.get("iterations", default_iterations), "iterations", 1, config.max_iterations)
+    candidates = whole_number(body.get("candidates", min(settings.candidates, config.max_candidates)),
+                              "candidates", 1, config.max_candidates)
+    face = face_box(body.get("face"), shape[1], shape[0])
+    face_check = flag(body.get("face_check"), "face_check", True)
+    if method != "ours":
+        if candidates > 1 or face is not None:
+            raise InpaintError(f"{method} gives one completion and takes no face box: "
+                               "candidates and face are for ours")
+        return {"iterations": iterations}
+    if face is not None and model.faces is None:
+        raise InpaintError("this server's model is no face model (it searches around the hole): "
+                           "it takes no face box")
+    steps = candidates * (iterations + settings.tune_steps)
+    if steps > config.max_job_steps:
+        raise InpaintError(f"{candidates} candidate(s) × {iterations + settings.tune_steps:,} steps is {steps:,} "
+                           f"search steps; this server runs at most {config.max_job_steps:,} per job: "
+                           "ask for fewer candidates or iterations")
+    pixels = candidates * shape[0] * shape[1]
+    if pixels > config.max_candidate_pixels:
+        raise InpaintError(f"{candidates} candidates of a {shape[1]}×{shape[0]} image are {pixels:,} pixels; "
+                           f"this server holds at most {config.max_candidate_pixels:,}: ask for fewer candidates")
+    settings = settings.with_options(iterations=iterations, candidates=candidates)
+    return {"iterations": iterations, "settings": settings, "candidates": candidates, "face": face,
+            "face_check": face_check}
