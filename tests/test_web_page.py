@@ -1,6 +1,6 @@
-"""The page's editing tools in headless Chromium (default suite, a few seconds): undo/redo, the
-rectangle tool under zoom, mask upload and download, methods greyed out, cancel, continue and the
-before/after slider.
+"""The page in headless Chromium (default suite, about ten seconds): undo/redo, the rectangle tool
+under zoom, mask upload and download, methods greyed out, cancel, continue and the before/after
+slider, several candidates side by side (the one clicked is the result), the face box tool.
 
 The server runs in this process (werkzeug, a tiny random model); the browser is Debian's `chromium`
 with `chromium-driver`, driven by Selenium (as in test_web_live.py). Nothing is installed here: without

@@ -1,21 +1,27 @@
 """The page's routes: what each URL takes and answers (all JSON unless said otherwise).
 
     GET  /                          the page
-    GET  /api/info                  model, presets, methods, mask kinds, samples, limits
+    GET  /api/info                  model, presets (settings.PRESETS), methods, mask kinds, samples, limits
     POST /api/upload                multipart `file` → {id, width, height, bits}; size-limited and
                                     checked for being an image before anything else
     GET  /api/images/<id>.png       an uploaded image as the page draws it (EXIF applied, 8-bit PNG)
     GET  /api/mask?kind=&width=&height=&seed=   a mask of one of the paper's kinds (PNG, white = missing)
     POST /api/inpaint               {image, mask (PNG data URL, white = missing), method, iterations,
-                                    seed} → {job, position}; 503 when the queue is full
-    GET  /api/jobs/<id>             the job's state (queued + position, running + step, done, failed)
+                                    seed; for ours also preset, candidates, face ("x,y,w,h"),
+                                    face_check} → {job, position}; 503 when the queue is full
+    GET  /api/jobs/<id>             the job's state (queued + position, running + step, done, failed,
+                                    cancelled); when done, ours adds its candidates' URLs, the
+                                    spread's, and the face box and square the model saw
     GET  /api/jobs/<id>/events      Server-Sent Events: queued, progress (step, loss, G(z) preview
-                                    as a PNG data URL), done, failed
-    GET  /api/jobs/<id>/result.png  the result at the input's size and bit depth (?download=1 to save)
+                                    as a PNG data URL), done, failed, cancelled
+    GET  /api/jobs/<id>/result.png  the result at the input's size and bit depth; ?candidate=k for
+                                    candidate k of several (0: the result, their mean); ?download=1
+    GET  /api/jobs/<id>/spread.png  the candidates' per-pixel spread (8-bit, white = spread_max)
     GET  /api/jobs/<id>/mask.png    the mask that was used
     POST /api/jobs/<id>/cancel      stop a job: a queued one leaves the queue, a running search stops
                                     at its next step; either is then reported "cancelled"
-    POST /api/jobs/<id>/continue    the job's result as a new uploaded image → {id, width, height, ...}
+    POST /api/jobs/<id>/continue    the job's result (?candidate=k: that candidate) as a new uploaded
+                                    image → {id, width, height, ...}
 
 Every error is a JSON {"error": one line}: 400 for a bad request (InpaintError), 404 for an unknown
 image or job, 409 for a job not in the state asked for, 413 for a body over max_upload_bytes, 408

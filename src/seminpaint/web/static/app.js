@@ -668,7 +668,7 @@ function choose(k) {
   document.body.dataset.chosen = String(k);
 }
 
-const THUMBNAIL = 84;  // CSS pixels on the longer side
+const THUMBNAIL = 76;  // CSS pixels on the longer side
 
 function thumbnail(url, caption, k, region) {
   // The region (x, y, w, h in image pixels: the square the model saw, within the image) of the picture.
