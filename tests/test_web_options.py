@@ -57,6 +57,17 @@ def test_info_offers_the_presets_the_library_holds_and_the_candidate_limit(clien
     assert info["limits"]["max_job_steps"] == 4 * 50
 
 
+def test_info_names_the_server_s_preset_when_it_runs_one():
+    from seminpaint.settings import DEFAULT_PRESET
+
+    from conftest import tiny_model_with_encoder
+
+    info = make_client(tiny_model_with_encoder()).get("/api/info").get_json()
+    assert info["preset"] == DEFAULT_PRESET
+    info = make_client(settings="paper").get("/api/info").get_json()
+    assert info["preset"] == "paper" and info["limits"]["default_iterations"] == 5
+
+
 def test_several_candidates_their_mean_spread_and_the_one_chosen(client):
     image, mask = photo(), hole()
     job = start(client, "sample-0", mask, candidates=3, iterations=4)

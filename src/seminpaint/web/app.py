@@ -13,9 +13,11 @@ build step). The pieces, one concept each:
 
 The model is loaded once, before the server starts; jobs run one at a time on the queue's worker.
 Every request's work is bounded (WebConfig): bodies by max_upload_bytes, images and masks by
-max_pixels, each job's search by max_iterations; work on pixels outside the queue (decoding an
-upload or a mask, drawing a preset mask, encoding a PNG) runs at most pixel_workers at a time;
-event streams are capped (max_streams); JSON bodies and query numbers are parsed strictly.
+max_pixels, each job's search by max_iterations, max_candidates, max_job_steps (candidates ×
+steps) and max_candidate_pixels; work on pixels outside the queue (decoding an upload or a mask,
+drawing a preset mask, encoding a PNG) runs at most pixel_workers at a time; event streams are
+capped (max_streams); what is kept between requests is capped in count and bytes; JSON bodies and
+query numbers are parsed strictly.
 Mask convention: white = missing, to be filled.
 """
 
