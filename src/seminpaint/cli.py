@@ -12,7 +12,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import InpaintError
-from .settings import BLEND_MODES, DEFAULT_PRESET, MAX_CANDIDATES, PRECISIONS, PRESETS, STARTS
+from .settings import (
+    BLEND_MODES, DEFAULT_PRESET, MAX_CANDIDATES, PRECISIONS, PRESETS, STARTS, WITHOUT_ENCODER,
+)
 
 PRECISION_HELP = ("auto (default): bf16 where the device computes it natively, else fp32-fast; bf16: bfloat16 "
                   "autocast, channels_last; fp32-fast: float32 with BatchNorm folded and the fast layers; "
@@ -247,8 +249,8 @@ SPREAD_SCALE = 4.0
 """--uncertainty writes min(1, SPREAD_SCALE · spread): white is a standard deviation of 0.25."""
 PRESET_HELP = (f"what to run, steps, rate, start and blend together: {', '.join(PRESETS)} (default: "
                f"{DEFAULT_PRESET}, the best measured on validation faces among the fast presets; for a model "
-               "without a latent encoder, 200 steps from the best of 64 random starts); paper: the paper's "
-               "setting exactly")
+               f"without a latent encoder, {WITHOUT_ENCODER.iterations} steps from the best of "
+               f"{WITHOUT_ENCODER.screen} random starts); paper: the paper's setting exactly")
 
 
 def add_search_options(parser, *, default: str | None = None) -> None:

@@ -26,7 +26,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import InpaintError
 from .checkpoint import CONTEXT_ENCODER_FORMAT, load_weights, read_checkpoint, write_checkpoint
 from .dcgan import (
     MAX_FEATURES, MAX_LATENT_DIM, DCGANConfig, Generator, check_network_size, check_whole, discriminator_trunk,
