@@ -1,4 +1,4 @@
-"""What this CPU's arithmetic allows the search and training, against issue 5's speed targets.
+"""What this CPU's arithmetic allows the search and training, against targets in multiples of the plain loop.
 
 For the latent search (per image-iteration) and DCGAN training (per training image) it counts the
 FLOPs the code actually runs (common.CountFlops: torch's formulas for the convolutions and matrix
@@ -26,7 +26,7 @@ from search_speed import run_way
 from seminpaint import PRESETS, inpaint, load_model
 from seminpaint.data import load_dataset
 from seminpaint.masks import make_masks
-from seminpaint.precision import PLAIN, compute_dtype, resolve_precision
+from seminpaint.runtime.precision import PLAIN, compute_dtype, resolve_precision
 from seminpaint.training import TrainConfig, train
 from train_speed import images_per_second
 
@@ -57,8 +57,10 @@ def main() -> None:
     parser.add_argument("--ours", default="auto", help="ours' precision (default auto)")
     parser.add_argument("--iterations", type=int, default=30, help="search steps timed per way (batch 64)")
     parser.add_argument("--steps", type=int, default=10, help="training steps timed per way (batch 64)")
-    parser.add_argument("--search-target", type=float, default=2.5, help="issue 5: 2.5× the plain search")
-    parser.add_argument("--training-target", type=float, default=2.0, help="issue 5: 2× the plain training")
+    parser.add_argument("--search-target", type=float, default=2.5,
+                        help="target: this many times the plain search (default 2.5)")
+    parser.add_argument("--training-target", type=float, default=2.0,
+                        help="target: this many times the plain training (default 2)")
     args = parser.parse_args()
     ours = resolve_precision(args.ours, "cpu")
 

@@ -15,7 +15,7 @@ from torch.utils.flop_counter import flop_registry
 from seminpaint.blend import poisson_blend
 from seminpaint.images import from_tensor
 from seminpaint.metrics import psnr
-from seminpaint.precision import native_bf16, resolve_precision
+from seminpaint.runtime.precision import native_bf16, resolve_precision
 
 CELEBA = Path(__file__).resolve().parents[2] / "shared" / "data" / "celeba"
 

@@ -1,4 +1,4 @@
-"""The command a user runs first, against the plain loop every public port has (issue 20's target).
+"""The command a user runs first, against the plain loop every public port has.
 
 On a folder of N unseen CelebA faces (the first N of a held-out split, written as PNG files) with
 the centre mask, it times, in one run on one machine:

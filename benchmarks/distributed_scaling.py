@@ -35,7 +35,7 @@ def worker(args) -> None:
     import torch
 
     from seminpaint import distributed
-    from seminpaint.dcgan import DCGANConfig
+    from seminpaint.networks.dcgan import DCGANConfig
     from seminpaint.training import TrainConfig, train
 
     torch.set_num_threads(args.threads)
@@ -73,7 +73,7 @@ def run_config(processes: int, threads: int, args) -> dict:
 
 
 def main() -> None:
-    from seminpaint.precision import PRECISIONS
+    from seminpaint.runtime.precision import PRECISIONS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", nargs="+", default=["1x1", "2x1", "1x2"], metavar="PROCESSESxTHREADS")

@@ -1,5 +1,5 @@
 """Forward + input-gradient time of each convolution of the shipped DCGAN's search copy, the
-layer as oneDNN runs it against its fast form (seminpaint.fast_layers), batch 64, at a precision
+layer as oneDNN runs it against its fast form (seminpaint.runtime.fast_layers), batch 64, at a precision
 ("auto" by default: bf16 and channels_last where the CPU computes bf16 natively, else fp32-fast)
 — what the latent search runs every step — and the arithmetic rate of the form the search runs
 (GFLOP/s of the layer's own arithmetic: forward and input gradient, two FLOPs a multiply-add).
@@ -19,9 +19,9 @@ from torch import nn
 from common import counted_flops, machine_line, median_seconds
 from seminpaint import load_model
 from seminpaint.api import DEFAULT_MODEL
-from seminpaint.fast_layers import fast_form
-from seminpaint.model import search_copy
-from seminpaint.precision import PRECISIONS, PLAIN, compute_dtype, layout, resolve_precision
+from seminpaint.runtime.fast_layers import fast_form
+from seminpaint.runtime.folding import search_copy
+from seminpaint.runtime.precision import PRECISIONS, PLAIN, compute_dtype, layout, resolve_precision
 
 LAYOUTS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 

@@ -6,7 +6,8 @@ places, on a plain grey or a textured (scikit-image's brick and grass) backgroun
 the eyes or the mouth (a box in fractions of the face's CelebA-framed square). Every photo is
 inpainted three ways with the shipped model and the default preset, each way one batch:
 
-- hole-centred: the region around the hole (api.crop_around; `--no-face-check`), issue 23's "before";
+- hole-centred: the region around the hole (geometry.crop_around), what inpaint searches with
+  face_check=False (`--no-face-check`);
 - framed: the face found by the detector, framed as CelebA's faces (the default);
 - framed, true box: the face box that frames the pasted square exactly (the detector's ceiling).
 

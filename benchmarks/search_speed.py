@@ -9,7 +9,7 @@ search (the largest over repeats), and mean full-image PSNR. With --repeats the 
 so that the machine's drift in speed (it varies about twofold between hours here) falls on every
 way alike; the speed-ups are then paired within each turn and given as median (range).
 
-A way is PRESET/PRECISION, PRECISION one of seminpaint.precision.PRECISIONS. Throughput at a fixed iteration count (--iterations overrides every
+A way is PRESET/PRECISION, PRECISION one of seminpaint.settings.PRECISIONS. Throughput at a fixed iteration count (--iterations overrides every
 preset's count):
 
     python benchmarks/search_speed.py --model src/seminpaint/weights/celeba64.safetensors \
@@ -34,11 +34,10 @@ import torch
 
 from common import machine_line, spread
 from seminpaint import PRESETS, inpaint, load_model
-from seminpaint.api import resolve_blend
 from seminpaint.data import load_dataset
 from seminpaint.masks import make_masks
 from seminpaint.metrics import psnr
-from seminpaint.precision import PRECISIONS
+from seminpaint.runtime.precision import PRECISIONS
 
 
 def resident_mib() -> float:
@@ -84,8 +83,7 @@ def run_way(way: str, model_path: Path, faces: np.ndarray, masks: np.ndarray, it
     inpaint(faces[:2], masks[:2], model=model, settings=settings.with_options(iterations=2))  # warm-up
     with PeakMemory() as memory:
         started = time.perf_counter()
-        result = inpaint(faces, masks, model=model, settings=settings, blend=resolve_blend(None, preset),
-                         generator=torch.Generator().manual_seed(0))
+        result = inpaint(faces, masks, model=model, settings=settings, generator=torch.Generator().manual_seed(0))
         seconds = time.perf_counter() - started
     truth = faces.astype(np.float32) / 255.0
     steps = int(np.sum(result.steps))

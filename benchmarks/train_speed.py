@@ -25,11 +25,11 @@ import torch
 
 from common import CELEBA, machine_line, spread
 from seminpaint import PRESETS, inpaint
-from seminpaint.checkpoint import load_model
 from seminpaint.data import load_dataset
 from seminpaint.masks import make_masks
 from seminpaint.metrics import psnr
-from seminpaint.precision import PRECISIONS
+from seminpaint.networks.checkpoint import load_model
+from seminpaint.runtime.precision import PRECISIONS
 from seminpaint.training import CHECKPOINT_NAME, TrainConfig, train
 
 QUALITY_SEARCH = PRESETS["fast"].with_options(iterations=300, start="random")

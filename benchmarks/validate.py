@@ -28,7 +28,7 @@ from seminpaint import PAPER, load_model, search
 from seminpaint.data import load_dataset
 from seminpaint.images import to_tensor
 from seminpaint.masks import MASK_KINDS, make_masks
-from seminpaint.precision import PRECISIONS, resolve_precision
+from seminpaint.runtime.precision import PRECISIONS, resolve_precision
 
 
 def main() -> None:

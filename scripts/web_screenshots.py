@@ -1,11 +1,15 @@
 """Screenshots of the web page for docs/web.md, taken in headless Chromium (Debian's chromium and
 chromium-driver, driven by Selenium) against the shipped face model, served in this process on
-127.0.0.1.
+127.0.0.1 (the app behind the same BoundedServer as `seminpaint serve`).
 
-    python scripts/web_screenshots.py [--out docs/results/web] [--iterations 300]
+    python scripts/web_screenshots.py [--out docs/results/web] [--candidates 4] [--pick 2]
 
-Writes page.png (a finished result, the before/after slider at the middle of the hole, a method greyed
-out with its reason) and editing.png (the hole panel zoomed in while a rectangle is dragged).
+The flow a user takes: pick the astronaut sample (512 × 512), drag a rectangle over her eyes and a
+brush stroke over her mouth, run ours with 4 candidates (the server's preset otherwise), click
+candidate 2. Writes page.png (the whole page: the face box the model found and the square it saw
+drawn on the image, the four candidates and their mean and spread side by side, candidate 2 in the
+before/after view), candidates.png (the result panel alone) and editing.png (the hole panel zoomed
+in while a rectangle is dragged).
 """
 
 from __future__ import annotations
@@ -21,11 +25,17 @@ from pathlib import Path
 from PIL import Image
 
 
+EYES = (0.37, 0.175, 0.52, 0.225)  # fractions of the shown image: a rectangle over the astronaut's eyes
+MOUTH = (0.42, 0.285, 0.50, 0.285)  # and a brush stroke over her mouth
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("docs/results/web"))
-    parser.add_argument("--iterations", type=int, default=300)
-    parser.add_argument("--sample", default="astronaut face (160×160)")
+    parser.add_argument("--iterations", type=int, help="Adam steps (default: the server's preset's)")
+    parser.add_argument("--candidates", type=int, default=4)
+    parser.add_argument("--pick", type=int, default=2, help="the candidate clicked")
+    parser.add_argument("--sample", default="astronaut (512×512)")
     args = parser.parse_args()
 
     import torch
@@ -34,14 +44,13 @@ def main() -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
-    from werkzeug.serving import make_server
 
     from seminpaint.api import resolve_model
-    from seminpaint.web.app import WebConfig, create_app
+    from seminpaint.web.app import WebConfig, create_app, make_server
 
     torch.manual_seed(0)
-    app = create_app(resolve_model(None, "cpu"), WebConfig())
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    config = WebConfig()
+    httpd = make_server(create_app(resolve_model(None, "cpu"), config), config, host="127.0.0.1", port=0)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{httpd.port}/"
 
@@ -50,7 +59,7 @@ def main() -> None:
     profile = tempfile.mkdtemp(prefix="seminpaint-chromium-")
     for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars",
-                 "--window-size=1240,1500", "--force-device-scale-factor=1", f"--user-data-dir={profile}"]:
+                 "--window-size=1240,1900", "--force-device-scale-factor=1", f"--user-data-dir={profile}"]:
         options.add_argument(flag)
     browser = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
     body = lambda name: browser.execute_script(f"return document.body.getAttribute({name!r})")  # noqa: E731
@@ -74,29 +83,39 @@ def main() -> None:
             chain.perform()
 
         browser.execute_script("setTool('rect')")
-        drag(0.30, 0.30, 0.70, 0.50)  # the eyes
+        drag(*EYES)
         browser.execute_script("setTool('brush')")
-        drag(0.40, 0.72, 0.60, 0.72)  # and a stroke over the mouth
-        iterations = browser.find_element(By.ID, "iterations")
-        iterations.clear()
-        iterations.send_keys(str(args.iterations))
+        drag(*MOUTH)
+        for field, value in (("iterations", args.iterations), ("candidates", args.candidates)):
+            if value is not None:
+                element = browser.find_element(By.ID, field)
+                element.clear()
+                element.send_keys(str(value))
         browser.find_element(By.ID, "go").click()
         wait(lambda: body("data-result-job") or body("data-failed-job"))
         if not body("data-result-job"):
             raise SystemExit(browser.find_element(By.ID, "status").text)
-        wait(lambda: browser.execute_script("return document.getElementById('result').naturalWidth") > 0)
+        buttons = browser.find_elements(By.CSS_SELECTOR, "#thumbs button")
+        if len(buttons) > args.pick:
+            buttons[args.pick].click()  # button 0 is the mean
+        wait(lambda: browser.execute_script(
+            "return document.getElementById('result').naturalWidth > 0 && "
+            "[...document.querySelectorAll('#thumbs canvas')].every(c => c.dataset.loaded)"))
         browser.execute_script("const s = document.getElementById('compare-slider'); s.value = '50';"
                                "s.dispatchEvent(new Event('input'));")
         time.sleep(0.3)
         height = browser.execute_script("return document.getElementById('result-box').getBoundingClientRect().bottom + 12")
         shot(browser, args.out / "page.png", crop={"x": 0, "y": 0, "width": 1240, "height": height})
+        panel = browser.find_element(By.ID, "result-box").rect
+        shot(browser, args.out / "candidates.png", crop={"x": panel["x"] - 8, "y": panel["y"] - 4,
+                                                         "width": panel["width"] + 16, "height": panel["height"] + 12})
 
         browser.execute_script("document.getElementById('zoom-in').click(); document.getElementById('zoom-in').click();"
-                               "const v = document.getElementById('viewport'); v.scrollLeft = 130; v.scrollTop = 180;")
+                               "const v = document.getElementById('viewport'); v.scrollLeft = 250; v.scrollTop = 80;")
         box = browser.execute_script("const b = document.getElementById('mask-canvas').getBoundingClientRect();"
                                      "return [b.left, b.top, b.width, b.height];")
         browser.execute_script("setTool('rect')")
-        drag(0.36, 0.56, 0.52, 0.66, release=False)  # a rectangle being dragged, shown dashed
+        drag(0.40, 0.30, 0.50, 0.34, release=False)  # a rectangle being dragged, shown dashed
         time.sleep(0.2)
         panel = browser.find_element(By.ID, "input-panel").rect
         bottom = browser.find_element(By.ID, "viewport").rect

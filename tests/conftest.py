@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import io
+import json
+import os
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +16,11 @@ import pytest
 import torch
 from PIL import Image
 
-from seminpaint.checkpoint import CONTEXT_ENCODER_FORMAT, write_checkpoint
-from seminpaint.context_encoder import ContextEncoder, ContextEncoderConfig
-from seminpaint.dcgan import DCGANConfig, Discriminator, Generator, init_weights
-from seminpaint.encoder import EncoderConfig, LatentEncoder
-from seminpaint.model import GenerativeModel
+from seminpaint.networks.checkpoint import CONTEXT_ENCODER_FORMAT, save_checkpoint, write_checkpoint
+from seminpaint.networks.context_encoder import ContextEncoder, ContextEncoderConfig
+from seminpaint.networks.dcgan import DCGANConfig, Discriminator, Generator, init_weights
+from seminpaint.networks.encoder import EncoderConfig, LatentEncoder
+from seminpaint.networks.model import GenerativeModel
 
 # Tiny models run fastest on one thread, and a busy machine does not make threads wait on each other.
 torch.set_num_threads(1)
@@ -122,3 +128,69 @@ def require_celeba() -> Path:
     if not (CELEBA / "list_eval_partition.txt").is_file():
         pytest.skip(f"real CelebA data not found at {CELEBA}")
     return CELEBA
+
+
+class ServerProcess:
+    """`python -m seminpaint.cli serve --port 0` in a child process on 127.0.0.1, serving the tiny model
+    (written to `folder`) with 20 Adam steps by default and the `extra` options, from this checkout's
+    src. Its stderr goes to folder/server.log. `port` and `url` say where it listens; stop() ends it."""
+
+    def __init__(self, folder: Path, *extra: str, start_timeout: float = 90.0):
+        model = tiny_model()
+        checkpoint = folder / "tiny.safetensors"
+        save_checkpoint(checkpoint, TINY, model.generator, model.discriminator)
+        source = str(Path(__file__).resolve().parents[1] / "src")
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "PYTHONPATH": os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])])}
+        self.log = open(folder / "server.log", "w+")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "seminpaint.cli", "serve", "--model", str(checkpoint), "--host", "127.0.0.1",
+             "--port", "0", "--iterations", "20", *extra],
+            stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
+        line = []
+        reader = threading.Thread(target=lambda: line.append(self.process.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(start_timeout)
+        if not line or "serving on http://127.0.0.1:" not in line[0]:
+            self.stop()
+            raise RuntimeError(f"the server did not start: {line!r}; log: {self.log_text()}")
+        self.port = int(line[0].split("127.0.0.1:")[1].split("/")[0])
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def log_text(self) -> str:
+        """The last 3,000 characters of the server's stderr."""
+        if self.log.closed:
+            return (Path(self.log.name)).read_text()[-3000:]
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()[-3000:]
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+                timeout: float = 60.0) -> tuple[int, bytes]:
+        """One HTTP request on a fresh connection → (status, body)."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def json(self, method: str, path: str, payload: dict | None = None, timeout: float = 60.0) -> tuple[int, dict]:
+        """A request with a JSON body (or none) → (status, the JSON answer)."""
+        body = json.dumps(payload).encode() if payload is not None else None
+        status, data = self.request(method, path, body, {"Content-Type": "application/json"}, timeout)
+        return status, json.loads(data)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.log.close()

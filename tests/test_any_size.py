@@ -11,12 +11,13 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from seminpaint import PAPER, InpaintError, inpaint
-from seminpaint.api import crop_around, prepare
-from seminpaint.checkpoint import save_checkpoint
+from seminpaint.api import prepare
 from seminpaint.cli import main
-from seminpaint.masks import make_mask
+from seminpaint.geometry import crop_around
 from seminpaint.images import (PNG_SIGNATURE, exif_orient, output_bits, read_image, read_png16, save_image,
                                to_float, write_png16)
+from seminpaint.masks import make_mask
+from seminpaint.networks.checkpoint import save_checkpoint
 
 from conftest import TINY, tiny_model
 
@@ -282,12 +283,12 @@ def large_hole():
 
 
 def test_very_large_holes_are_blended_on_a_coarser_grid_close_to_the_exact_solve(monkeypatch):
-    from seminpaint import api
+    from seminpaint import blend
 
     image, generated, mask = large_hole()
-    exact = api.blend_crop(image, generated, mask, "poisson")
-    monkeypatch.setattr(api, "POISSON_MAX_UNKNOWNS", 500)
-    coarse = api.blend_crop(image, generated, mask, "poisson")
+    exact = blend.blend_crop(image, generated, mask, "poisson")
+    monkeypatch.setattr(blend, "POISSON_MAX_UNKNOWNS", 500)
+    coarse = blend.blend_crop(image, generated, mask, "poisson")
     assert np.array_equal(coarse[~mask], image[~mask])
     assert np.abs(coarse - exact).max() < 0.03 and np.abs(coarse - exact).mean() < 0.005
     result = run(photo(120, 160), mask)  # the whole pipeline takes the coarse path too
@@ -295,15 +296,24 @@ def test_very_large_holes_are_blended_on_a_coarser_grid_close_to_the_exact_solve
 
 
 def test_large_holes_take_the_hybrid_blend_to_a_coarser_grid_sooner_and_stay_close(monkeypatch):
-    from seminpaint import api
+    from seminpaint import blend
 
     image, generated, mask = large_hole()
-    exact = api.blend_crop(image, generated, mask, "hybrid")
+    exact = blend.blend_crop(image, generated, mask, "hybrid")
     calls = []
-    solve = api.hybrid_blend
-    monkeypatch.setattr(api, "hybrid_blend", lambda *a, **k: calls.append(a[2].sum()) or solve(*a, **k))
-    monkeypatch.setattr(api, "HYBRID_MAX_UNKNOWNS", 500)  # the Poisson limit stays where it is
-    coarse = api.blend_crop(image, generated, mask, "hybrid")
+    solve = blend.hybrid_blend
+    monkeypatch.setattr(blend, "hybrid_blend", lambda *a, **k: calls.append(a[2].sum()) or solve(*a, **k))
+    monkeypatch.setattr(blend, "HYBRID_MAX_UNKNOWNS", 500)  # the Poisson limit stays where it is
+    coarse = blend.blend_crop(image, generated, mask, "hybrid")
     assert calls and calls[0] <= 500  # solved on a grid with at most that many unknowns
     assert np.array_equal(coarse[~mask], image[~mask])
     assert np.abs(coarse - exact).max() < 0.03 and np.abs(coarse - exact).mean() < 0.005
+
+
+def test_hole_box_is_the_bounding_box_of_the_missing_pixels():
+    from seminpaint.geometry import hole_box
+
+    mask = np.zeros((6, 7), dtype=bool)
+    assert hole_box(mask) is None
+    mask[1, 2] = mask[3, 5] = True
+    assert hole_box(mask) == (1, 2, 4, 6)  # top, left, bottom, right (exclusive)

@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from seminpaint import PAPER, InpaintError, inpaint
-from seminpaint.api import to_model_size
-from seminpaint.checkpoint import save_checkpoint
+from seminpaint.geometry import to_model_size
 from seminpaint.masks import make_mask
+from seminpaint.networks.checkpoint import save_checkpoint
 
 from conftest import TINY, tiny_model
 

@@ -3,9 +3,9 @@ import pytest
 import torch
 
 import seminpaint.training.dcgan as train_module
-from seminpaint.checkpoint import build_networks, read_checkpoint
-from seminpaint.dcgan import Generator, init_weights, sample_latent
 from seminpaint.errors import InpaintError
+from seminpaint.networks.checkpoint import build_networks, read_checkpoint
+from seminpaint.networks.dcgan import Generator, init_weights, sample_latent
 from seminpaint.training import CHECKPOINT_NAME, TrainConfig, train
 from seminpaint.training.averaging import standing_statistics, update_average
 from seminpaint.training.dcgan import AVERAGE

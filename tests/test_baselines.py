@@ -1,6 +1,6 @@
 """The comparison methods (seminpaint.baselines): the contract, each method's quality, the registry.
 
-Small images (32×32) and modest iteration counts keep the file fast on a busy 2-core machine.
+Small images (32×32) and modest iteration counts keep the file fast on a small CPU.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 from seminpaint import baselines
 from seminpaint.baselines import METHODS, fill, nearest_index
 from seminpaint.baselines import low_rank, tv
-from seminpaint.context_encoder import ContextEncoderConfig
 from seminpaint.errors import InpaintError
+from seminpaint.networks.context_encoder import ContextEncoderConfig
 
 from conftest import tiny_context_encoder
 

@@ -9,13 +9,13 @@ from PIL import Image
 
 from seminpaint import inpaint
 from seminpaint.candidates import mean_and_spread, pairwise_distance, search_candidates
-from seminpaint.checkpoint import save_checkpoint
 from seminpaint.cli import main
 from seminpaint.errors import InpaintError
 from seminpaint.images import read_image
 from seminpaint.losses import context_loss, importance_weights
 from seminpaint.masks import make_mask
-from seminpaint.model import weights_digest
+from seminpaint.networks.checkpoint import save_checkpoint
+from seminpaint.networks.model import weights_digest
 from seminpaint.settings import ENHANCED, MAX_CANDIDATES, PAPER
 from seminpaint.tuning import split_generator, tune_generator
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from seminpaint.checkpoint import load_model, read_checkpoint, save_checkpoint
-from seminpaint.dcgan import Discriminator, Generator
 from seminpaint.errors import InpaintError
+from seminpaint.networks.checkpoint import load_model, read_checkpoint, save_checkpoint
+from seminpaint.networks.dcgan import Discriminator, Generator
 
 from conftest import TINY, tiny_model
 

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seminpaint.checkpoint import save_checkpoint
 from seminpaint.cli import build_parser, main
 from seminpaint.images import read_image
 from seminpaint.masks import read_mask, save_mask
+from seminpaint.networks.checkpoint import save_checkpoint
 
 from conftest import TINY, tiny_model
 
@@ -146,7 +146,7 @@ def test_train_command_smoke(tmp_path, capsys):
     assert main(argv) == 0
     assert (tmp_path / "run" / "checkpoint.safetensors").is_file()
     assert any((tmp_path / "run" / "samples").iterdir())
-    from seminpaint.checkpoint import read_checkpoint
+    from seminpaint.networks.checkpoint import read_checkpoint
 
     assert read_checkpoint(tmp_path / "run" / "epochs" / "epoch_001.safetensors").training["ema_decay"] == 0.9
     capsys.readouterr()
@@ -157,7 +157,7 @@ def test_export_half_and_sample(files, capsys):
     folder, checkpoint, _ = files
     exported = folder / "half.safetensors"
     assert main(["export", "--checkpoint", str(checkpoint), "--out", str(exported), "--half"]) == 0
-    from seminpaint.checkpoint import read_checkpoint
+    from seminpaint.networks.checkpoint import read_checkpoint
 
     assert read_checkpoint(exported).tensors["generator.net.0.weight"].dtype.itemsize == 2
     assert main(["sample", "--model", str(exported), "--count", "16", "--out", str(folder / "grid.png")]) == 0

@@ -13,14 +13,16 @@ from PIL import Image
 import seminpaint.training.loop as loop_module
 from seminpaint import baselines, load_model
 from seminpaint.baselines import context_encoder as ce_baseline
-from seminpaint.checkpoint import read_checkpoint, save_checkpoint
 from seminpaint.cli import main
-from seminpaint.context_encoder import ContextEncoder, ContextEncoderConfig, complete, export, load_context_encoder
-from seminpaint.dcgan import init_weights
 from seminpaint.errors import InpaintError
 from seminpaint.evaluation import evaluate
 from seminpaint.images import read_image
 from seminpaint.masks import MASK_KINDS, center_mask, make_mask, training_masks
+from seminpaint.networks.checkpoint import read_checkpoint, save_checkpoint
+from seminpaint.networks.context_encoder import (
+    ContextEncoder, ContextEncoderConfig, complete, export, load_context_encoder,
+)
+from seminpaint.networks.dcgan import init_weights
 from seminpaint.training import CHECKPOINT_NAME
 from seminpaint.training.context_encoder import (
     MASK_STREAM, ContextEncoderTrainConfig, step_rng, train_context_encoder,

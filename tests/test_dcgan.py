@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from seminpaint.dcgan import DCGANConfig, Discriminator, Generator, sample_latent
 from seminpaint.errors import InpaintError
+from seminpaint.networks.dcgan import DCGANConfig, Discriminator, Generator, sample_latent
 
 
 def count(module):

@@ -3,10 +3,10 @@ from PIL import Image
 
 from seminpaint import PAPER
 from seminpaint.cli import main
-from seminpaint.checkpoint import save_checkpoint
 from seminpaint.demo import LFW_FACES, demo_faces, run_demo
 from seminpaint.figures import labelled_grid, show_hole
 from seminpaint.masks import MASK_KINDS
+from seminpaint.networks.checkpoint import save_checkpoint
 
 from conftest import TINY, tiny_model
 

@@ -88,7 +88,7 @@ def launch(tmp_path: Path, task: str, spec: dict, processes: int = 2, timeout: f
 
 
 def network_tensors(path):
-    from seminpaint.checkpoint import read_checkpoint
+    from seminpaint.networks.checkpoint import read_checkpoint
 
     return {k: v for k, v in read_checkpoint(path).tensors.items() if not k.startswith("rng.")}
 
@@ -109,6 +109,7 @@ def assert_close(expected: dict, actual: dict, atol=2e-5, rtol=1e-4):
 def worker_batchnorm(spec: dict) -> dict:
     """GlobalBatchNorm2d on each rank's rows vs nn.BatchNorm2d on the whole batch: outputs, gradients, stats."""
     from seminpaint import distributed
+    from seminpaint.training.data_parallel import convert_batchnorm
 
     rank, world = distributed.rank(), distributed.world_size()
     generator = torch.Generator().manual_seed(0)
@@ -117,7 +118,7 @@ def worker_batchnorm(spec: dict) -> dict:
     reference = torch.nn.BatchNorm2d(3)
     reference.weight.data.uniform_(0.5, 1.5, generator=generator)
     reference.bias.data.uniform_(-0.5, 0.5, generator=generator)
-    layer = distributed.convert_batchnorm(torch.nn.Sequential(torch.nn.BatchNorm2d(3)))[0]
+    layer = convert_batchnorm(torch.nn.Sequential(torch.nn.BatchNorm2d(3)))[0]
     layer.load_state_dict(reference.state_dict())
     rows = slice(rank * 8 // world, (rank + 1) * 8 // world)
 
@@ -217,7 +218,7 @@ def test_global_batchnorm_matches_batchnorm_on_the_whole_batch(killed_run):
 
 @needs_gloo
 def test_two_processes_train_like_one_and_resume(killed_run):
-    from seminpaint.checkpoint import read_checkpoint
+    from seminpaint.networks.checkpoint import read_checkpoint
     from seminpaint.training import CHECKPOINT_NAME, train
 
     from conftest import TINY
@@ -261,14 +262,15 @@ def test_two_processes_train_like_one_and_resume(killed_run):
 def test_without_a_group_nothing_changes(monkeypatch):
     """Without torchrun: world size 1, rank 0, no group is joined, the shard is everything."""
     from seminpaint import distributed
+    from seminpaint.shards import current_shard, in_shard
 
     monkeypatch.delenv("WORLD_SIZE", raising=False)
 
     assert not distributed.is_active()
     assert (distributed.rank(), distributed.world_size(), distributed.is_main()) == (0, 1, True)
     assert distributed.init("cpu") is False  # no WORLD_SIZE: nothing to join
-    assert distributed.current_shard() == (0, 1) and distributed.current_shard((1, 3)) == (1, 3)
-    assert [i for i in range(7) if distributed.in_shard(i, (1, 3))] == [1, 4]
+    assert current_shard() == (0, 1) and current_shard((1, 3)) == (1, 3)
+    assert [i for i in range(7) if in_shard(i, (1, 3))] == [1, 4]
 
 
 def torchrun(arguments: list[str], processes: int = 2) -> subprocess.CompletedProcess:
@@ -284,7 +286,7 @@ def test_seminpaint_train_under_torchrun(tmp_path):
     """The command itself: two CPU processes, the paper's DCGAN at 32×32, rank 0 writes the run folder."""
     from PIL import Image
 
-    from seminpaint.checkpoint import read_checkpoint
+    from seminpaint.networks.checkpoint import read_checkpoint
 
     data = tmp_path / "data"
     data.mkdir()
@@ -317,8 +319,8 @@ def write_faces(folder: Path, count: int = COUNT) -> None:
 
 @pytest.fixture(scope="module")
 def evaluation_setup(tmp_path_factory):
-    from seminpaint.checkpoint import save_checkpoint
     from seminpaint.evaluation import evaluate
+    from seminpaint.networks.checkpoint import save_checkpoint
 
     from conftest import TINY, tiny_model
 

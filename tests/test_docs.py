@@ -80,3 +80,18 @@ def test_the_pages_have_links():
 def test_relative_links_resolve(page):
     broken = broken_links(page)
     assert not broken, f"{page.relative_to(ROOT)}: " + "; ".join(broken)
+
+
+def test_the_readme_layout_names_every_module_and_folder():
+    """The README's layout section matches the tree: each module and package of src/seminpaint, and each
+    module of its folders, is named there."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout"):]
+    layout = layout[:layout.index("```", layout.index("```") + 3)]
+    package = ROOT / "src" / "seminpaint"
+    named = {path.name for path in package.glob("*.py") if path.name != "__init__.py"}
+    named |= {path.name + "/" for path in package.iterdir() if (path / "__init__.py").is_file()}
+    for folder in ("networks", "runtime", "training", "evaluation"):
+        named |= {path.name for path in (package / folder).glob("*.py") if path.name != "__init__.py"}
+    missing = sorted(name for name in named if not re.search(rf"(?<![\w/]){re.escape(name)}", layout))
+    assert not missing, missing

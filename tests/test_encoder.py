@@ -13,13 +13,13 @@ from conftest import TINY, interrupt_on_call, lively_model, tiny_model
 
 import seminpaint.training.loop as loop_module
 from seminpaint import load_model, search
-from seminpaint.checkpoint import read_checkpoint, save_checkpoint
 from seminpaint.cli import main
-from seminpaint.dcgan import init_weights
-from seminpaint.encoder import EncoderConfig, LatentEncoder
 from seminpaint.errors import InpaintError
-from seminpaint.settings import PAPER, PRESETS
 from seminpaint.masks import training_masks
+from seminpaint.networks.checkpoint import read_checkpoint, save_checkpoint
+from seminpaint.networks.dcgan import init_weights
+from seminpaint.networks.encoder import EncoderConfig, LatentEncoder
+from seminpaint.settings import PAPER, PRESETS
 from seminpaint.training import CHECKPOINT_NAME
 from seminpaint.training.latent_encoder import (
     ENCODER_STREAM,
@@ -270,7 +270,7 @@ def test_the_encoder_counts_in_a_models_fingerprint():
 def test_the_command_keeps_the_models_own_epoch_in_its_epoch_files(tmp_path):
     from PIL import Image
 
-    from seminpaint.checkpoint import checkpoint_training
+    from seminpaint.networks.checkpoint import checkpoint_training
 
     model = tiny_model()
     model_path = tmp_path / "tiny.safetensors"

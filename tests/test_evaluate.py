@@ -12,11 +12,11 @@ from PIL import Image
 from seminpaint import InpaintError
 from seminpaint import api
 from seminpaint.blend import hybrid_blend
-from seminpaint.checkpoint import save_checkpoint
 from seminpaint.cli import main
 from seminpaint.evaluation import evaluate, image_path, mask_path, prediction_path, read_scores, timing_path
 from seminpaint.evaluation.report import FIGURE_PADDING, FIGURE_SCALE, report
 from seminpaint.masks import make_masks
+from seminpaint.networks.checkpoint import save_checkpoint
 
 from conftest import TINY, tiny_model
 

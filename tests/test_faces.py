@@ -10,9 +10,10 @@ from PIL import Image
 from skimage import data
 
 from seminpaint import PAPER, InpaintError, inpaint
-from seminpaint.api import DEFAULT_MODEL, Crop, prepare, resolve_model
+from seminpaint.api import DEFAULT_MODEL, prepare, resolve_model
 from seminpaint.cli import main
 from seminpaint.faces import CELEBA, NO_FACE, SHIPPED, Face, FaceModel, detect_faces, parse_box
+from seminpaint.geometry import Crop
 from seminpaint.images import to_float
 from seminpaint.plausibility import ImplausibleCompletion
 

@@ -4,13 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from seminpaint.fast_layers import (
-    MatrixConv2d,
-    MatrixConvTranspose2d,
-    SubpixelConv2d,
-    SubpixelConvTranspose2d,
-    speed_up_layers,
-    subpixel_weight,
+from seminpaint.runtime.fast_layers import (
+    MatrixConv2d, MatrixConvTranspose2d, SubpixelConv2d, SubpixelConvTranspose2d, speed_up_layers, subpixel_weight,
     transposed_by_subpixel,
 )
 

@@ -3,9 +3,9 @@ import torch
 
 from seminpaint.errors import InpaintError
 from seminpaint.latent import search
-from seminpaint.settings import PAPER, SearchSettings
 from seminpaint.losses import context_loss, importance_weights
-from seminpaint.model import GenerativeModel
+from seminpaint.networks.model import GenerativeModel
+from seminpaint.settings import PAPER, SearchSettings
 
 from conftest import tiny_model
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from seminpaint.errors import InpaintError
-from seminpaint.losses import context_loss, importance_weights, prior_loss
+from seminpaint.losses import context_loss, importance_weights, objective, prior_loss
 
 
 def test_importance_weights_literal_5x5_window_3():
@@ -102,3 +102,25 @@ def test_prior_loss_is_finite_for_extreme_logits():
 def test_prior_loss_unknown_form():
     with pytest.raises(InpaintError, match="prior form must be one of"):
         prior_loss(torch.zeros(1), form="wasserstein")
+
+
+def test_objective_is_eq4_plus_lambda_eq5_per_image_in_closed_form():
+    # Two 2-channel 2×2 images: G(z) a constant c_b against y = 0, so L_c = C · c_b · Σ W_b (Eq. 4).
+    generated = torch.tensor([0.5, -0.25]).reshape(2, 1, 1, 1).expand(2, 2, 2, 2)
+    corrupted = torch.zeros(2, 2, 2, 2)
+    weights = torch.tensor([[[0.5, 0.0], [0.25, 1.0]], [[0.0, 0.0], [0.0, 0.5]]])  # Σ = 1.75 and 0.5
+    logits = torch.tensor([0.0, float(np.log(3.0))])  # D(G(z)) = 1/2 and 3/4
+    context, prior = objective(generated, corrupted, weights, logits, prior_weight=0.1)
+    assert torch.allclose(context, torch.tensor([2 * 0.5 * 1.75, 2 * 0.25 * 0.5]))
+    # Eq. 5: λ log(1 − D) = 0.1 · log(1/2) and 0.1 · log(1/4).
+    assert torch.allclose(prior, torch.tensor([0.1 * np.log(0.5), 0.1 * np.log(0.25)], dtype=torch.float32))
+    _, non_saturating = objective(generated, corrupted, weights, logits, prior_weight=0.1, prior_form="non_saturating")
+    assert torch.allclose(non_saturating, torch.tensor([-0.1 * np.log(0.5), -0.1 * np.log(0.75)], dtype=torch.float32))
+
+
+def test_objective_without_logits_has_no_prior_and_compares_in_float32():
+    generated = torch.full((1, 3, 4, 4), 0.5, dtype=torch.bfloat16)
+    weights = torch.ones(1, 4, 4)
+    context, prior = objective(generated, torch.zeros(1, 3, 4, 4), weights, None, prior_weight=0.003)
+    assert context.dtype == prior.dtype == torch.float32
+    assert context.tolist() == [24.0] and prior.tolist() == [0.0]  # 3 · 16 · 0.5

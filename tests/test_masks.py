@@ -185,3 +185,10 @@ def test_argument_errors(tmp_path):
         make_masks("center", -1, 8, 8)
     with pytest.raises(InpaintError, match="PNG"):
         save_mask(tmp_path / "mask.jpg", center_mask(8, 8))
+
+
+def test_mask_to_uint8_is_white_where_missing():
+    from seminpaint.masks import mask_to_uint8
+
+    mask = np.array([[True, False], [False, True]])
+    assert mask_to_uint8(mask).dtype == np.uint8 and mask_to_uint8(mask).tolist() == [[255, 0], [0, 255]]

@@ -1,11 +1,11 @@
 import pytest
 import torch
 
-import seminpaint.precision as precision_module
+import seminpaint.runtime.precision as precision_module
 from seminpaint.errors import InpaintError
 from seminpaint.latent import search_networks
+from seminpaint.runtime.precision import PRECISIONS, is_fast, native_bf16, resolve_precision
 from seminpaint.settings import PAPER, PRESETS, SearchSettings
-from seminpaint.precision import PRECISIONS, is_fast, native_bf16, resolve_precision
 from seminpaint.training import TrainConfig
 
 from conftest import tiny_model

@@ -29,9 +29,9 @@ from PIL import Image
 
 from seminpaint import PAPER, InpaintError, inpaint
 from seminpaint.baselines import fill
-from seminpaint.checkpoint import load_model, save_checkpoint
 from seminpaint.cli import main
 from seminpaint.images import MAX_PIXELS, PNG_SIGNATURE, read_image, to_float, write_png16
+from seminpaint.networks.checkpoint import load_model, save_checkpoint
 from seminpaint.web.app import WebConfig, create_app
 
 from conftest import TINY, tiny_model

@@ -18,8 +18,6 @@ import os
 import re
 import select
 import socket
-import subprocess
-import sys
 import threading
 import time
 import tracemalloc
@@ -32,18 +30,23 @@ from PIL import Image
 from safetensors.torch import save_file
 
 import seminpaint.web.app as app_module
-from seminpaint.checkpoint import DIGEST_KEY, content_digest, load_model, save_checkpoint
+from seminpaint.networks.checkpoint import DIGEST_KEY, content_digest, load_model, save_checkpoint
 from seminpaint.cli import main
-from seminpaint.context_encoder import ContextEncoder, ContextEncoderConfig, context_encoder_size, load_context_encoder
-from seminpaint.dcgan import DCGANConfig, Discriminator, Generator, discriminator_size, generator_size
-from seminpaint.encoder import EncoderConfig, LatentEncoder, encoder_size
+from seminpaint.networks.context_encoder import (
+    ContextEncoder, ContextEncoderConfig, context_encoder_size, load_context_encoder,
+)
+from seminpaint.networks.dcgan import DCGANConfig, Discriminator, Generator, discriminator_size, generator_size
+from seminpaint.networks.encoder import EncoderConfig, LatentEncoder, encoder_size
 from seminpaint.errors import InpaintError
 from seminpaint.images import to_float, to_uint8
 from seminpaint.masks import make_mask
-from seminpaint.web.app import ImageStore, Job, JobQueue, QueueFull, WebConfig, as_8_bit, create_app, make_server
+from seminpaint.web import routes
+from seminpaint.web.app import WebConfig, create_app, make_server
+from seminpaint.web.jobs import Job, JobQueue, QueueFull
+from seminpaint.web.uploads import ImageStore, as_8_bit
 from seminpaint.web.server import allowed_hosts
 
-from conftest import TINY, png, tiny_context_encoder, tiny_model
+from conftest import TINY, ServerProcess, png, tiny_context_encoder, tiny_model
 from conftest import wave_photo as photo
 
 MIB = 2**20
@@ -122,14 +125,14 @@ def test_pixel_work_waits_for_its_turn_then_gets_503(monkeypatch):
     app = make_app(pixel_workers=1, pixel_wait=0.2)
     client = app.test_client()
     started, release = threading.Event(), threading.Event()
-    drawn = app_module.preset_mask
+    drawn = routes.preset_mask
 
     def slow_mask(*args):
         started.set()
         release.wait(10)
         return drawn(*args)
 
-    monkeypatch.setattr(app_module, "preset_mask", slow_mask)
+    monkeypatch.setattr(routes, "preset_mask", slow_mask)
     first = []
     holder = threading.Thread(target=lambda: first.append(client.get("/api/mask?kind=center&width=64&height=64")))
     holder.start()
@@ -186,6 +189,32 @@ def test_memory_held_between_requests_is_bounded():
     assert store.get(ids[0]) is None and store.get(ids[1]) is not None and store.get(ids[2]) is not None
     big = store.add(np.zeros(5000, np.uint8))  # the newest is kept even alone over the budget
     assert store.get(big) is not None and store.get(ids[2]) is None
+
+
+def test_finished_jobs_results_are_kept_within_their_byte_budget():
+    """Each finished job's PNGs (result, candidates, spread) count; the oldest go first, the newest stays."""
+
+    def run(job, report):
+        report(completions=[b"c" * 300, b"c" * 300], spread=b"s" * 100)
+        return b"r" * 300
+
+    queue = JobQueue(run, limit=10, keep=10, max_result_bytes=2500)
+    jobs = []
+    for index in range(4):
+        jobs.append(queue.submit(Job(id=str(index), image_id="x", image=np.zeros(4, np.uint8),
+                                     mask=np.zeros((2, 2), bool), method="ours", iterations=1, seed=0)))
+        deadline = time.monotonic() + 5
+        while queue.completed <= index and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert [queue.get(str(i)) is not None for i in range(4)] == [False, False, True, True]  # 1,000 bytes a job
+    assert queue.result_bytes() == 2000
+    alone = JobQueue(run, limit=10, keep=10, max_result_bytes=10)
+    job = alone.submit(Job(id="a", image_id="x", image=np.zeros(4, np.uint8), mask=np.zeros((2, 2), bool),
+                           method="ours", iterations=1, seed=0))
+    deadline = time.monotonic() + 5
+    while alone.completed < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert alone.get("a") is job and job.state == "done"  # the newest is kept even alone over the budget
 
 
 def test_sixteen_bit_images_are_shown_as_the_float_route_would_round_them():
@@ -597,50 +626,6 @@ def proc_status(pid: int) -> dict[str, int]:
         if key in ("VmRSS", "VmHWM", "Threads"):
             values[key] = int(rest.split()[0])
     return values
-
-
-class ServerProcess:
-    """`python -m seminpaint.cli serve --port 0` (this checkout's src, the tiny model) on 127.0.0.1."""
-
-    def __init__(self, folder: Path):
-        model = tiny_model()
-        checkpoint = folder / "tiny.safetensors"
-        save_checkpoint(checkpoint, TINY, model.generator, model.discriminator)
-        source = str(Path(__file__).resolve().parents[1] / "src")
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "PYTHONPATH": os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])])}
-        self.log = open(folder / "server.log", "w+")
-        self.process = subprocess.Popen([sys.executable, "-m", "seminpaint.cli", "serve", "--model", str(checkpoint),
-                                         "--port", "0", "--iterations", "20"],
-                                        stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
-        line = []
-        reader = threading.Thread(target=lambda: line.append(self.process.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(90)
-        if not line or "serving on http://127.0.0.1:" not in line[0]:
-            self.stop()
-            raise RuntimeError(f"the server did not start: {line!r}")
-        self.port = int(line[0].split("127.0.0.1:")[1].split("/")[0])
-
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-                timeout: float = 30.0) -> tuple[int, bytes]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            connection.request(method, path, body=body, headers=headers or {})
-            response = connection.getresponse()
-            return response.status, response.read()
-        finally:
-            connection.close()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.log.close()
 
 
 def why_503(data: bytes) -> str:

@@ -10,10 +10,10 @@ import torch
 
 import seminpaint.api as api
 from seminpaint import settings
-from seminpaint.checkpoint import save_checkpoint
 from seminpaint.cli import build_parser, main, search_settings
 from seminpaint.errors import InpaintError
 from seminpaint.masks import make_mask
+from seminpaint.networks.checkpoint import save_checkpoint
 from seminpaint.settings import DEFAULT, ENHANCED, PAPER, PRESETS, WITHOUT_ENCODER, SearchSettings
 
 from conftest import TINY, tiny_model

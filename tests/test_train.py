@@ -3,8 +3,8 @@ import pytest
 import torch
 
 import seminpaint.training.dcgan as train_module
-from seminpaint.checkpoint import read_checkpoint
 from seminpaint.errors import InpaintError
+from seminpaint.networks.checkpoint import read_checkpoint
 from seminpaint.training import CHECKPOINT_NAME, TrainConfig, train
 
 from conftest import TINY, interrupt_on_call
@@ -70,7 +70,7 @@ def test_the_fast_path_trains_like_the_plain_loop(tmp_path, precision, tolerance
     """The fast layers, the fused Adam and no D weight gradients in the G step follow the fp32
     loop's trajectory up to rounding (float32's for fp32-fast, bf16's for bf16): after a few steps
     from the same start, the weights agree closely, and both moved away from the start."""
-    from seminpaint.dcgan import Discriminator, Generator, init_weights
+    from seminpaint.networks.dcgan import Discriminator, Generator, init_weights
 
     networks, seed = {"generator": Generator(TINY), "discriminator": Discriminator(TINY)}, torch.Generator()
     seed.manual_seed(CONFIG.seed)

@@ -16,7 +16,9 @@ from PIL import Image
 from seminpaint.cli import main
 from seminpaint.errors import InpaintError
 from seminpaint.images import PNG_SIGNATURE, png16_bytes, read_png16
-from seminpaint.web.app import Job, JobQueue, QueueFull, WebConfig, create_app, decode_mask
+from seminpaint.web.app import WebConfig, create_app
+from seminpaint.web.jobs import Job, JobQueue, QueueFull
+from seminpaint.web.uploads import decode_mask
 
 from conftest import png, tiny_model
 from conftest import wave_photo as photo
@@ -282,7 +284,7 @@ def test_serve_without_a_model_fails_with_one_line(capsys, monkeypatch, tmp_path
 
 
 def test_serve_on_a_busy_port_fails_with_one_line(tmp_path, capsys):
-    from seminpaint.checkpoint import save_checkpoint
+    from seminpaint.networks.checkpoint import save_checkpoint
     from conftest import TINY
 
     model = tiny_model()
@@ -403,7 +405,7 @@ def test_continue_keeps_sixteen_bits_and_refuses_unfinished_jobs(long_client):
 
 def test_info_names_what_each_method_needs_and_inpaint_refuses_what_cannot_run(client, monkeypatch):
     from seminpaint.baselines import patch_match
-    from seminpaint.web import app as app_module
+    from seminpaint.web import jobs
 
     methods = {m["name"]: m for m in client.get("/api/info").get_json()["methods"]}
     assert methods["context_encoder"]["size"] == [64, 64]  # the shipped network's size
@@ -422,10 +424,10 @@ def test_info_names_what_each_method_needs_and_inpaint_refuses_what_cannot_run(c
         raise InpaintError("the patchmatch baseline needs PatchMatch: pip install pypatchmatch")
 
     monkeypatch.setattr(patch_match, "_patchmatch", missing)
-    needs = app_module.method_requirements()
+    needs = jobs.method_requirements()
     assert needs["patchmatch"] == {"unavailable": "the patchmatch baseline needs PatchMatch: pip install pypatchmatch"}
-    assert app_module.method_refusal("patchmatch", (40, 56, 3), needs).endswith("pip install pypatchmatch")
-    assert app_module.method_refusal("mean", (40, 56, 3), needs) is None
+    assert jobs.method_refusal("patchmatch", (40, 56, 3), needs).endswith("pip install pypatchmatch")
+    assert jobs.method_refusal("mean", (40, 56, 3), needs) is None
     fresh = create_app(tiny_model(), WebConfig(), samples={"a face": photo()}).test_client()
     info = {m["name"]: m for m in fresh.get("/api/info").get_json()["methods"]}
     assert "pip install pypatchmatch" in info["patchmatch"]["unavailable"]

@@ -26,9 +26,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seminpaint.checkpoint import save_checkpoint
-
-from conftest import TINY, png, tiny_model, wave_photo
+from conftest import ServerProcess, png, wave_photo
 
 pytestmark = pytest.mark.slow  # a server process, a browser: ~20 s together; run with --run-slow
 
@@ -37,71 +35,10 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-dev-shm-usage", "--window-size=1280,1000"]
 
 
-class LiveServer:
-    """`python -m seminpaint.cli serve --port 0` in a child process, on 127.0.0.1."""
-
-    def __init__(self, folder: Path, *extra: str):
-        model = tiny_model()
-        checkpoint = folder / "tiny.safetensors"
-        save_checkpoint(checkpoint, TINY, model.generator, model.discriminator)
-        self.log = open(folder / "server.log", "w+")
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "seminpaint.cli", "serve", "--model", str(checkpoint), "--host", "127.0.0.1",
-             "--port", "0", "--iterations", "20", *extra],
-            stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
-        line = self._first_line(timeout=90)
-        if "serving on http://127.0.0.1:" not in line:
-            self.stop()
-            raise RuntimeError(f"server did not start: {line!r}; log: {self.log_text()}")
-        self.port = int(line.split("127.0.0.1:")[1].split("/")[0])
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def _first_line(self, timeout: float) -> str:
-        result = []
-        reader = threading.Thread(target=lambda: result.append(self.process.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(timeout)
-        return result[0] if result else ""
-
-    def log_text(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()[-3000:]
-
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-                timeout: float = 60.0) -> tuple[int, bytes]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            connection.request(method, path, body=body, headers=headers or {})
-            response = connection.getresponse()
-            return response.status, response.read()
-        finally:
-            connection.close()
-
-    def json(self, method: str, path: str, payload: dict | None = None, timeout: float = 60.0) -> tuple[int, dict]:
-        body = json.dumps(payload).encode() if payload is not None else None
-        status, data = self.request(method, path, body, {"Content-Type": "application/json"}, timeout)
-        return status, json.loads(data)
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.log.close()
-
-
 @pytest.fixture(scope="module")
 def server():
     folder = Path(tempfile.mkdtemp(prefix="seminpaint-live-"))
-    live = LiveServer(folder, "--queue-limit", "64")
+    live = ServerProcess(folder, "--queue-limit", "64")
     try:
         yield live
     finally:
@@ -226,7 +163,7 @@ BAD_UPLOADS = 4     # concurrent uploads that are not images
 TIME_LIMIT = 120.0  # seconds for the whole burst
 
 
-def run_burst(server: LiveServer, *, burst: int = BURST, reads: int = EXTRA_READS, bad: int = BAD_UPLOADS,
+def run_burst(server: ServerProcess, *, burst: int = BURST, reads: int = EXTRA_READS, bad: int = BAD_UPLOADS,
               time_limit: float = TIME_LIMIT) -> dict:
     """Send a bounded burst at once; count what was answered and what was lost."""
     status, info = server.json("GET", "/api/info")
@@ -339,7 +276,7 @@ def test_load_burst_every_request_answered_none_lost(server):
 def test_load_burst_beyond_the_queue_limit_is_refused_not_lost():
     """With room for 4 waiting jobs, a burst of 20 gets some 503s: answered, none lost, server up."""
     folder = Path(tempfile.mkdtemp(prefix="seminpaint-live-"))
-    live = LiveServer(folder, "--queue-limit", "4")
+    live = ServerProcess(folder, "--queue-limit", "4")
     try:
         report = run_burst(live)
         save_report("queue limit 4", report)

@@ -1,6 +1,6 @@
-"""The page's editing tools in headless Chromium (default suite, a few seconds): undo/redo, the
-rectangle tool under zoom, mask upload and download, methods greyed out, cancel, continue and the
-before/after slider.
+"""The page in headless Chromium (default suite, about ten seconds): undo/redo, the rectangle tool
+under zoom, mask upload and download, methods greyed out, cancel, continue and the before/after
+slider, several candidates side by side (the one clicked is the result), the face box tool.
 
 The server runs in this process (werkzeug, a tiny random model); the browser is Debian's `chromium`
 with `chromium-driver`, driven by Selenium (as in test_web_live.py). Nothing is installed here: without
@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from seminpaint.settings import PRESETS
 from seminpaint.web.app import WebConfig, create_app
 
 from conftest import png, tiny_model, wave_photo
@@ -399,3 +400,97 @@ def test_result_before_after_slider_and_continue_from_it(page, server):
     page.wait(lambda: page.body("data-result-job") != job)
     second = page.body("data-result-job")
     assert json.loads(request(f"{server}/api/jobs/{second}")[1])["state"] == "done"
+
+
+def draw_hole(page, start=(100, 80), end=(300, 250)):
+    """A rectangle hole dragged from `start` to `end` (CSS pixels from the canvas's corner); its mask."""
+    page.tool("rect")
+    left, top, _, _ = page.box()
+    page.drag((int(left + start[0]), int(top + start[1])), (int(left + end[0]), int(top + end[1])))
+    return page.mask()
+
+
+def test_candidates_side_by_side_and_the_one_clicked_is_the_result(page, server):
+    page.pick_sample("photo 128×96")
+    draw_hole(page)
+    presets = page.js("return [...document.getElementById('preset').options].map(o => o.value)")
+    assert presets == ["", *PRESETS]  # the server's settings (no preset for a model without encoder), then PRESETS
+    page.js("document.getElementById('candidates').value = '3'")
+    page.el("go").click()
+    page.wait(lambda: page.body("data-result-job") is not None)
+    job = page.body("data-result-job")
+    status = json.loads(request(f"{server}/api/jobs/{job}")[1])
+    assert status["candidates"] == 3 and len(status["completions"]) == 3
+    buttons = page.browser.find_elements("css selector", "#thumbs button")
+    assert [b.get_attribute("data-candidate") for b in buttons] == ["0", "1", "2", "3"]
+    assert page.browser.find_element("css selector", "#thumbs .spread canvas").is_displayed()
+    assert page.body("data-chosen") == "0" and "candidate=" not in page.el("result").get_attribute("src")
+    buttons[2].click()  # candidate 2
+    assert page.body("data-chosen") == "2" and buttons[2].get_attribute("aria-pressed") == "true"
+    assert "candidate=2" in page.el("result").get_attribute("src")
+    assert page.el("download").get_attribute("href").endswith(f"/api/jobs/{job}/result.png?candidate=2&download=1")
+    assert page.el("shown-label").text == "— candidate 2"
+    page.el("continue").click()
+    page.wait(lambda: page.body("data-continued-from") == job)
+    page.wait(lambda: "candidate 2" in page.el("image-info").text)
+    second = np.asarray(Image.open(io.BytesIO(request(f"{server}/api/jobs/{job}/result.png?candidate=2")[1])))
+    shown = from_data_url(page.js("return document.getElementById('image-canvas').toDataURL()"))[..., :3]
+    assert np.array_equal(shown, second)  # candidate 2 is the image now
+
+
+def test_no_face_box_for_a_model_that_is_no_face_model(page):
+    page.pick_sample("photo 128×96")
+    assert not page.el("face-tool").find_element("css selector", "input").is_enabled()
+    assert "no face model" in page.el("face-info").text
+
+
+@pytest.fixture(scope="module")
+def face_server():
+    """As `server`, with the tiny model taken as a face model (holes framed around faces)."""
+    from werkzeug.serving import make_server
+
+    from seminpaint.faces import SHIPPED
+
+    model = tiny_model()
+    model.faces = SHIPPED
+    app = create_app(model, WebConfig(default_iterations=5), samples={"photo 128×96": photo(96, 128)})
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.port}"
+    finally:
+        httpd.shutdown()
+
+
+def test_face_box_drawn_sent_and_the_box_used_shown_and_no_face_refused_in_words(chromium, face_server):
+    page = Page(chromium, face_server)
+    page.pick_sample("photo 128×96")
+    hole = draw_hole(page, (150, 120), (250, 200))
+    page.el("go").click()  # no face in the waves, no box: the job fails with one line
+    page.wait(lambda: page.body("data-failed-job") is not None)
+    assert page.el("status").text.startswith("Inpainting failed: the hole touches no face found in the image")
+    assert "face box tool" in page.el("status").text and page.el("go").is_enabled()
+
+    page.tool("face")
+    left, top, width, height = page.box()
+    page.drag((int(left + 100), int(top + 60)), (int(left + 300), int(top + 260)))
+    box = [int(v) for v in page.body("data-face").split(",")]
+    assert page.el("face-box").is_displayed() and box[2] > 40 and box[3] > 40
+    assert np.array_equal(page.mask(), hole)  # the face box is no part of the mask
+    page.el("go").click()
+    page.wait(lambda: page.body("data-result-job") is not None)
+    status = json.loads(request(f"{face_server}/api/jobs/{page.body('data-result-job')}")[1])
+    assert status["face"] == box
+    assert page.el("used-face").is_displayed() and page.el("used-square").is_displayed()
+    shown = page.js("const s = document.getElementById('used-face').style; return [s.left, s.top, s.width, s.height];")
+    expected = [100 * box[0] / 128, 100 * box[1] / 96, 100 * box[2] / 128, 100 * box[3] / 96]
+    assert np.allclose([float(v.rstrip("%")) for v in shown], expected)
+
+    page.el("clear-face").click()
+    page.el("no-face-check").click()
+    page.el("go").click()
+    page.wait(lambda: page.body("data-result-job") not in (None, status["job"]))
+    unchecked = json.loads(request(f"{face_server}/api/jobs/{page.body('data-result-job')}")[1])
+    assert unchecked["state"] == "done" and unchecked["face"] is None
+    assert not page.el("used-face").is_displayed() and page.el("used-square").is_displayed()

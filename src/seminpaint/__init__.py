@@ -6,10 +6,10 @@ then blend it in (Eq. 6). Mask convention: True / white = missing, to be filled.
 """
 
 from .api import InpaintResult, inpaint
-from .checkpoint import load_model
 from .errors import InpaintError
 from .latent import SearchResult, search
-from .model import GenerativeModel
+from .networks.checkpoint import load_model
+from .networks.model import GenerativeModel
 from .settings import DEFAULT, ENHANCED, FAST, PAPER, PRESETS, SearchSettings
 
 __all__ = [

@@ -1,4 +1,6 @@
-"""inpaint(image, mask, *, model): the whole method — validate, search ẑ, blend — on numpy images.
+"""inpaint(image, mask, *, model): the whole method on numpy images, in four steps: resolve the
+model and settings, prepare each image's crop at the model's size (geometry.py), search ẑ
+(latent.py, Eq. 2), blend G(ẑ) back (blend.py, Eq. 6).
 
 Mask convention: True (or white in a file) = missing, to be filled; False = known.
 """
@@ -11,18 +13,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from skimage.transform import resize
 
-from .blend import HYBRID_SMOOTHNESS, hybrid_blend, overlay, poisson_blend
-from .checkpoint import load_model
-from .errors import InpaintError
-from .images import MAX_PIXELS, from_tensor, to_float, to_tensor
+from .blend import blend_crop
 from .candidates import mean_and_spread, search_candidates
+from .errors import InpaintError
+from .geometry import CONTEXT, Crop, crop_around, from_model_channels, to_model_channels, to_model_size
+from .images import MAX_PIXELS, from_tensor, to_float, to_tensor
 from .latent import SearchResult
 from .masks import check_mask
-from .model import GenerativeModel
+from .networks.checkpoint import load_model
+from .networks.model import GenerativeModel
 from .plausibility import warn_if_implausible
-from .precision import resolve_precision
+from .runtime.precision import resolve_precision
 from .settings import PRESETS, WITHOUT_ENCODER, SearchSettings, resolve_preset
 
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "celeba64.safetensors"
@@ -50,69 +52,10 @@ class InpaintResult:
     z: np.ndarray
     loss: np.ndarray | float
     loss_history: np.ndarray
-    crop: "Crop | list[Crop] | None" = None
+    crop: Crop | list[Crop] | None = None
     steps: "np.ndarray | int | None" = None
     candidates: np.ndarray | None = None
     spread: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class Crop:
-    """The region of an image that the search sees: rows top … top+height, columns left … left+width.
-
-    It holds the whole hole (the mask's bounding box) with context around it; G(ẑ) is computed at
-    the model's size for this region, upsampled to it, and blended in only here.
-
-    frame: for a face framed like the model's training faces (faces.py), the square the model sees,
-    (top, left, height, width) in image pixels; it may reach past the image, whose region inside is
-    the crop (the pixels outside count as missing). None: the crop itself. face: the face box
-    (x, y, width, height) it was framed around, None when there is none.
-    """
-
-    top: int
-    left: int
-    height: int
-    width: int
-    frame: tuple[int, int, int, int] | None = None
-    face: tuple[int, int, int, int] | None = None
-
-    @property
-    def slices(self) -> tuple[slice, slice]:
-        """(rows, columns) slices of the region, for indexing (H, W, ...) arrays."""
-        return slice(self.top, self.top + self.height), slice(self.left, self.left + self.width)
-
-    @property
-    def framed(self) -> tuple[int, int, int, int]:
-        """(top, left, height, width) of what the model sees: the frame, or the crop itself."""
-        return self.frame if self.frame is not None else (self.top, self.left, self.height, self.width)
-
-    def view(self, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The framed region of `image` (H, W, C) and `mask` (H, W) (True = missing): pixels outside
-        the image are 0 and missing."""
-        top, left, height, width = self.framed
-        rows, columns = self.slices
-        if (top, left, height, width) == (self.top, self.left, self.height, self.width):
-            return image[rows, columns], mask[rows, columns]
-        inner = (slice(self.top - top, self.top - top + self.height),
-                 slice(self.left - left, self.left - left + self.width))
-        view = np.zeros((height, width, image.shape[-1]), dtype=image.dtype)
-        missing = np.ones((height, width), dtype=bool)
-        view[inner], missing[inner] = image[rows, columns], mask[rows, columns]
-        return view, missing
-
-    def from_model(self, generated: np.ndarray) -> np.ndarray:
-        """G(ẑ) at the model's size, (h, w, c) float [0, 1] → the crop's pixels (height, width, c):
-        upsampled (bicubic) to the frame, and the part inside the image cut out."""
-        top, left, height, width = self.framed
-        if generated.shape[:2] != (height, width):
-            generated = np.clip(resize(generated, (height, width, generated.shape[-1]), order=3), 0, 1)
-        generated = generated.astype(np.float32, copy=False)
-        return generated[self.top - top:self.top - top + self.height, self.left - left:self.left - left + self.width]
-
-
-CONTEXT = 2.0
-"""Side of the crop over the side of the hole's bounding box: at 2 the hole covers about the central
-quarter of the crop, as the paper's centre mask covers the central quarter of a 64×64 face."""
 
 
 def resolve_model(model: GenerativeModel | str | Path | None, device: torch.device | str | None) -> GenerativeModel:
@@ -197,130 +140,6 @@ def as_batch(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarra
         raise InpaintError(f"mask must be (H, W) or (N, H, W) for {count} image(s), got shape {mask.shape}")
     masks = np.stack([check_mask(m, height, width) for m in mask])
     return images, masks, single, gray
-
-
-def to_model_channels(images: np.ndarray, channels: int) -> np.ndarray:
-    """(N, H, W, 1|3|4) float → (N, H, W, channels): gray repeated, colour to luma, alpha dropped."""
-    images = images[..., :3] if images.shape[-1] == 4 else images
-    if images.shape[-1] == channels:
-        return images
-    if channels == 3:
-        return np.repeat(images, 3, axis=-1)
-    return (images @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
-
-
-def from_model_channels(result: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """Bring model-channel results (N, H, W, c) back to the input's channels (1, 3 or 4)."""
-    channels = like.shape[-1]
-    colour = to_model_channels(result, 3 if channels in (3, 4) else 1)
-    if channels == 4:  # alpha is the input's, untouched
-        colour = np.concatenate([colour, like[..., 3:]], axis=-1)
-    return colour
-
-
-def area_resize(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(N, H, W, C) float → (N, h, w, C): each output pixel is the exact area average of its footprint."""
-    from PIL import Image
-
-    out = np.empty((images.shape[0], *size, images.shape[-1]), dtype=np.float32)
-    for index, image in enumerate(images):
-        for channel in range(images.shape[-1]):
-            plane = Image.fromarray(np.ascontiguousarray(image[..., channel], dtype=np.float32))  # mode "F"
-            out[index, ..., channel] = np.asarray(plane.resize(size[::-1], Image.Resampling.BOX))
-    return out
-
-
-def to_model_size(
-    images: np.ndarray, masks: np.ndarray, size: tuple[int, int],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Bring (N, H, W, C) images and (N, H, W) masks (True = missing) to the model's (h, w).
-
-    Each model pixel averages the *known* pixels of its footprint (so hole colours never leak in)
-    and is missing when less than half of its footprint is known. Raises InpaintError when the
-    hole vanishes or covers everything at the model's size.
-    """
-    if images.shape[1:3] == size:
-        return images, masks
-    known = (~masks).astype(np.float32)[..., None]
-    known_small = area_resize(known, size)
-    values = area_resize(images * known, size)
-    small_images = np.clip(values / np.maximum(known_small, 1e-6), 0, 1).astype(np.float32)
-    small_masks = known_small[..., 0] < 0.5
-    for small in small_masks:
-        if not small.any() or small.all():
-            raise InpaintError(
-                f"at the model's {size[1]}×{size[0]} the hole {'vanishes' if not small.any() else 'covers everything'} "
-                "(it is too thin or scattered for this image size); use a mask of larger, solid regions")
-    return small_images, small_masks
-
-
-POISSON_MAX_UNKNOWNS = 1_000_000
-"""Holes with more pixels than this are Poisson-blended on a coarser grid (see blend_crop): the exact
-sparse solve of a 1024×1024 hole takes about 10 s and 2 GB, and grows faster than the hole."""
-
-HYBRID_MAX_UNKNOWNS = 65_536
-"""The same for the hybrid blend, whose 13-point system fills its factor far more: a 256×256 hole
-takes about 1 s and 200 MB, a 362×362 one twice the time and memory."""
-
-
-def blend_crop(image: np.ndarray, generated: np.ndarray, mask: np.ndarray, blend: str, *,
-               scale: float = 1.0, smoothness: float = HYBRID_SMOOTHNESS) -> np.ndarray:
-    """Blend `generated` into `image` (both (H, W, C), the crop) where `mask` is True.
-
-    "overlay" pastes; "poisson" solves Eq. 6 exactly; "hybrid" solves blend.hybrid_blend with
-    μ = smoothness, given in pixels² of the model's grid (the crop is `scale` times the model's
-    size per side, so μ·scale² is used on it). A hole of more than POISSON_MAX_UNKNOWNS pixels
-    (HYBRID_MAX_UNKNOWNS for the hybrid blend) is solved for the correction (blended − generated; for Poisson a harmonic function with the
-    known pixels' differences as boundary values) on a grid coarse enough to stay under that limit,
-    and the correction, upsampled, is added to `generated` — the content is an upsampled
-    model-size G(ẑ) anyway, so only the seam's finest detail differs from the exact solve.
-    """
-    if blend == "overlay":
-        return overlay(image, generated, mask)
-
-    def solve(image, generated, mask, scale):
-        if blend == "hybrid":
-            return hybrid_blend(image, generated, mask, smoothness=smoothness * scale**2)
-        return poisson_blend(image, generated, mask)
-
-    unknowns, limit = int(mask.sum()), HYBRID_MAX_UNKNOWNS if blend == "hybrid" else POISSON_MAX_UNKNOWNS
-    if unknowns <= limit:
-        return solve(image, generated, mask, scale)
-    factor = float(np.sqrt(unknowns / limit)) * 1.05
-    size = (max(2, int(mask.shape[0] / factor)), max(2, int(mask.shape[1] / factor)))
-    small_image, small_mask = to_model_size(image[None], mask[None], size)
-    small_generated = area_resize(generated[None], size)[0]
-    correction = solve(small_image[0], small_generated, small_mask[0], scale * size[0] / mask.shape[0])
-    correction = resize(correction - small_generated, generated.shape, order=1).astype(np.float32)
-    return np.where(mask[..., None], generated + correction, image)
-
-
-def crop_around(mask: np.ndarray, size: tuple[int, int], *, context: float = CONTEXT) -> Crop:
-    """The region around the hole of `mask` (bool (H, W), True = missing) that the search sees.
-
-    The hole's bounding box grown by `context` (its side over the box's side; 2 puts the hole in
-    about the central quarter of the region), in the model's aspect ratio (h, w) = size, at least
-    the model's size (small holes are searched at full resolution, nothing resampled), centred on
-    the hole, moved inside the image and clipped to it. It always holds the whole hole; an image
-    of the model's size (or smaller) is its own crop.
-    """
-    height, width = mask.shape
-    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        return Crop(0, 0, height, width)
-    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(columns[0]), int(columns[-1]) + 1
-    model_h, model_w = size
-    crop_h = max(model_h, int(np.ceil(context * (bottom - top))),
-                 int(np.ceil(context * (right - left) * model_h / model_w)))
-    crop_w = max(model_w, int(np.ceil(crop_h * model_w / model_h)))
-    crop_h, crop_w = min(crop_h, height), min(crop_w, width)
-
-    def place(start: int, stop: int, length: int, total: int) -> int:
-        first = (start + stop) // 2 - length // 2
-        first = min(max(first, stop - length, 0), start, total - length)  # holds [start, stop), inside
-        return max(first, 0)
-
-    return Crop(place(top, bottom, crop_h, height), place(left, right, crop_w, width), crop_h, crop_w)
 
 
 def face_boxes(face, count: int) -> list:
@@ -469,8 +288,10 @@ def inpaint(
     Returns an InpaintResult (a list of them for a list of images) whose `image` has the input's
     shape, known pixels bit-identical.
     """
+    # 1. Resolve: the model and the settings to run.
     model = resolve_model(model, device)
     settings = resolve_settings(settings, model, blend=blend, smoothness=smoothness, candidates=candidates)
+    # 2. Prepare: each image's crop at the model's size and channels (geometry.py).
     if isinstance(image, (list, tuple)):
         masks = list(mask) if isinstance(mask, (list, tuple)) else [mask] * len(image)
         if len(masks) != len(image):
@@ -488,10 +309,12 @@ def inpaint(
         prepared = [prepare(image, mask, model, face=face, face_check=face_check)]
     small_images = np.concatenate([p.small_images for p in prepared])
     small_masks = np.concatenate([p.small_masks for p in prepared])
+    # 3. Search: ẑ for every image (Eq. 2), K candidates each (candidates.py).
     found = search_candidates(model, to_tensor(small_images), torch.from_numpy(small_masks), settings,
                               generator=generator, progress=progress, callback=callback)
     total = len(small_images)
     warn_if_implausible(model, found.generated[:total], small_images, small_masks)
+    # 4. Blend: G(ẑ) back into each image's crop at full size (Eq. 6 or the settings' blend).
     results, first = [], 0
     for p in prepared:
         each = [blend_back(p, found, slice(k * total + first, k * total + first + len(p.images)), settings)

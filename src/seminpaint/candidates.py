@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .latent import SearchResult, search, start_encoder
-from .model import GenerativeModel
+from .networks.model import GenerativeModel
 from .settings import SearchSettings
 from .tuning import tune_generator
 

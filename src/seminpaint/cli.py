@@ -12,7 +12,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import InpaintError
-from .settings import BLEND_MODES, DEFAULT_PRESET, MAX_CANDIDATES, PRECISIONS, PRESETS, STARTS
+from .settings import (
+    BLEND_MODES, DEFAULT_PRESET, MAX_CANDIDATES, PRECISIONS, PRESETS, STARTS, WITHOUT_ENCODER,
+)
 
 PRECISION_HELP = ("auto (default): bf16 where the device computes it natively, else fp32-fast; bf16: bfloat16 "
                   "autocast, channels_last; fp32-fast: float32 with BatchNorm folded and the fast layers; "
@@ -79,8 +81,8 @@ def add_train_context_encoder(subparsers) -> None:
 
 def run_train_context_encoder(args) -> None:
     from . import distributed
-    from .context_encoder import ContextEncoderConfig
     from .data import load_dataset
+    from .networks.context_encoder import ContextEncoderConfig
     from .training import ContextEncoderTrainConfig, train_context_encoder
 
     if distributed.launched():
@@ -116,8 +118,8 @@ def add_train_encoder(subparsers) -> None:
 def run_train_encoder(args) -> None:
     from . import distributed
     from .api import DEFAULT_MODEL, resolve_model
-    from .checkpoint import checkpoint_training
     from .data import load_dataset
+    from .networks.checkpoint import checkpoint_training
     from .training import EncoderTrainConfig, train_encoder
 
     if distributed.launched():
@@ -159,7 +161,7 @@ def pick_device(name: str | None):
 def run_train(args) -> None:
     from . import distributed
     from .data import load_dataset
-    from .dcgan import DCGANConfig
+    from .networks.dcgan import DCGANConfig
     from .training import TrainConfig, train
 
     config = replace(training_config(TrainConfig, args), ema_decay=args.ema_decay)
@@ -247,8 +249,8 @@ SPREAD_SCALE = 4.0
 """--uncertainty writes min(1, SPREAD_SCALE · spread): white is a standard deviation of 0.25."""
 PRESET_HELP = (f"what to run, steps, rate, start and blend together: {', '.join(PRESETS)} (default: "
                f"{DEFAULT_PRESET}, the best measured on validation faces among the fast presets; for a model "
-               "without a latent encoder, 200 steps from the best of 64 random starts); paper: the paper's "
-               "setting exactly")
+               f"without a latent encoder, {WITHOUT_ENCODER.iterations} steps from the best of "
+               f"{WITHOUT_ENCODER.screen} random starts); paper: the paper's setting exactly")
 
 
 def add_search_options(parser, *, default: str | None = None) -> None:
@@ -321,8 +323,8 @@ def jobs(args, shard: tuple[int, int] = (0, 1), candidates: int = 1) -> tuple[li
     in a folder; every output format is checked before any work; existing outputs are refused unless
     --overwrite or --skip-existing. candidates: completions per image (Job.results)."""
     from .data.folder import image_files
-    from .distributed import in_shard
     from .images import check_output_path
+    from .shards import in_shard
 
     if args.image.is_dir():
         if args.output.exists() and not args.output.is_dir():
@@ -390,13 +392,13 @@ def mask_for(args, image_path: Path, shape: tuple[int, int], index: int, notice=
 def run_inpaint(args) -> None:
     from tqdm import tqdm
 
-    from . import distributed
+    from .shards import current_shard, parse_shard
 
     check_method(args.method, args.references)
     check_face_options(args)
     if args.batch_size < 1:
         raise InpaintError(f"--batch-size must be at least 1, got {args.batch_size}")
-    shard = distributed.current_shard(distributed.parse_shard(args.shard) if args.shard else None)
+    shard = current_shard(parse_shard(args.shard) if args.shard else None)
     fill = FolderFiller(args, progress=not args.image.is_dir())
     count = fill.settings.candidates if fill.settings is not None else 1
     if args.uncertainty and count == 1:
@@ -558,7 +560,7 @@ class FolderFiller:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What ours says about one image beyond its pixels: the region it searched (an api.Crop) and,
+    """What ours says about one image beyond its pixels: the region it searched (a geometry.Crop) and,
     when the completion is unlikely to be a face, why (the plausibility warning's text)."""
 
     crop: object = None
@@ -598,15 +600,11 @@ def check_method(name: str, references: Path | None = None) -> None:
 def fill_with_baseline(name: str, image, mask, **options):
     """A comparison method (with its options) on a user's image (uint8, any layout the CLI reads):
     float [0, 1], alpha kept."""
-    import numpy as np
-
     from .baselines import fill
-    from .images import to_float
+    from .images import split_alpha, to_float, with_alpha
 
-    image = to_float(image)
-    colour = image[..., :3] if image.ndim == 3 and image.shape[2] == 4 else image
-    filled = fill(name, colour, mask, **options)
-    return np.concatenate([filled, image[..., 3:]], axis=-1) if colour is not image else filled
+    colour, alpha = split_alpha(to_float(image))
+    return with_alpha(fill(name, colour, mask, **options), alpha)
 
 
 def add_masks(subparsers) -> None:
@@ -728,6 +726,7 @@ def run_evaluate(args) -> None:
 
     from . import distributed
     from .evaluation import evaluate
+    from .shards import current_shard, parse_shard
 
     options = evaluate_method_options(args.method_option)
     if "ours" in args.methods:  # the preset's settings with the command line's overrides
@@ -739,7 +738,7 @@ def run_evaluate(args) -> None:
         if "nearest_neighbour" not in args.methods:
             raise InpaintError("--references is for the nearest_neighbour method; add it to --methods")
         options.setdefault("nearest_neighbour", {})["references"] = str(args.references)
-    shard = distributed.parse_shard(args.shard) if args.shard is not None else None
+    shard = parse_shard(args.shard) if args.shard is not None else None
     device = pick_device(args.device) if "ours" in args.methods else None
     # Evaluation needs only barriers between the ranks: gloo, and time for unequal shards.
     with distributed.session(device or "cpu", backend="gloo", timeout=datetime.timedelta(hours=12)):
@@ -749,7 +748,7 @@ def run_evaluate(args) -> None:
                         seed=args.seed, batch_size=args.batch_size, method_options=options,
                         figure_indices=args.figure_indices, progress=not args.quiet and distributed.is_main(),
                         image_size=args.image_size, channels=args.channels, device=device, shard=shard)
-        index, count = distributed.current_shard(shard)
+        index, count = current_shard(shard)
     if path is None:
         print(f"shard {index}/{count}: predictions written to {args.out / 'predictions'}"
               + ("" if distributed.launched() else "; once every shard is done, run the same command "
@@ -776,14 +775,14 @@ def add_export(subparsers) -> None:
 def run_export(args) -> None:
     import torch
 
-    from .checkpoint import (
+    from .networks.checkpoint import (
         CONTEXT_ENCODER_FORMAT, build_encoder, build_networks, checkpoint_format, read_checkpoint, save_checkpoint,
     )
 
     refuse_to_overwrite([args.out], args.overwrite)
     dtype = torch.float16 if args.half else None
     if checkpoint_format(args.checkpoint) == CONTEXT_ENCODER_FORMAT:
-        from .context_encoder import export
+        from .networks.context_encoder import export
 
         export(args.checkpoint, args.out, dtype=dtype)
     else:
@@ -809,8 +808,8 @@ def run_sample(args) -> None:
     import torch
 
     from .api import resolve_model
-    from .dcgan import sample_latent
     from .images import from_tensor, make_grid, save_image
+    from .networks.dcgan import sample_latent
 
     refuse_to_overwrite([args.out], args.overwrite)
     if args.count < 1:

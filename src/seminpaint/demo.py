@@ -19,7 +19,7 @@ from .figures import labelled_grid, show_hole
 from .images import save_image
 from .masks import MASK_KINDS, make_mask
 from .metrics import psnr
-from .model import GenerativeModel
+from .networks.model import GenerativeModel
 from .settings import SearchSettings
 
 LFW_FACES = (0, 3, 10, 21, 33)  # indices into lfw_subset()'s first 100 images (all faces)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InpaintError
+from .geometry import Crop, hole_box
 
 DETECTION_SIDE = 640
 """The detector runs on the image area-averaged to at most this many pixels on its longer side
@@ -115,11 +116,11 @@ def cascade():
 
 def to_gray(image: np.ndarray) -> np.ndarray:
     """(H, W) or (H, W, C) image, uint8/uint16/float [0, 1] → uint8 (H, W) luma (alpha dropped)."""
-    from .images import to_float
+    from .images import luma, to_float
 
     image = to_float(np.asarray(image))
     if image.ndim == 3:
-        image = image[..., 0] if image.shape[-1] < 3 else image[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+        image = image[..., 0] if image.shape[-1] < 3 else luma(image[..., :3])
     return np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
 
 
@@ -208,7 +209,7 @@ def as_face(box, shown=None) -> Face:
 
 
 def framed_crop(mask: np.ndarray, image: np.ndarray, size: tuple[int, int], framing: Framing, *,
-                face=None):
+                face=None) -> Crop:
     """The Crop a face model searches for the hole of `mask` (bool (H, W), True = missing) in `image`.
 
     face: the face's box (a Face or (x, y, width, height)); None finds the faces in the image
@@ -217,13 +218,10 @@ def framed_crop(mask: np.ndarray, image: np.ndarray, size: tuple[int, int], fram
     inside the image. Raises InpaintError (one line) when the hole touches no face, or reaches out of
     the face's square.
     """
-    from .api import Crop
-
     height, width = mask.shape
-    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
+    hole = hole_box(mask)  # top, left, bottom, right
+    if hole is None:
         return Crop(0, 0, height, width)
-    hole = (int(rows[0]), int(columns[0]), int(rows[-1]) + 1, int(columns[-1]) + 1)  # top, left, bottom, right
     if face is not None:
         faces = [as_face(face)]
     else:

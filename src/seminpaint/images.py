@@ -177,6 +177,40 @@ def png16_bytes(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def png_bytes(image: np.ndarray, *, compress_level: int = 6) -> bytes:
+    """(H, W), (H, W, 1) or (H, W, C) → the bytes of a PNG file: uint16 as a 16-bit PNG, uint8 and
+    float [0, 1] as an 8-bit one, deflated at compress_level (0 none … 9 smallest; 16-bit: 6)."""
+    image = np.asarray(image)
+    if image.dtype == np.uint16:
+        return png16_bytes(image)
+    if image.dtype != np.uint8:
+        image = to_uint8(image)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """(…, 3) RGB → (…) luma Y = 0.299 R + 0.587 G + 0.114 B (ITU-R 601), on the input's scale."""
+    return rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """An image whose last axis holds 4 channels (RGBA: (H, W, 4) or (N, H, W, 4)) → (its colour
+    channels (…, 3), its alpha (…, 1)); any other image → (the image, None)."""
+    if image.ndim >= 3 and image.shape[-1] == 4:
+        return image[..., :3], image[..., 3:]
+    return image, None
+
+
+def with_alpha(colour: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """split_alpha undone: colour (…, C) with alpha (…, 1) appended as the last channel; colour itself
+    for alpha None."""
+    return colour if alpha is None else np.concatenate([colour, alpha], axis=-1)
+
+
 def to_float(image: np.ndarray) -> np.ndarray:
     """uint8 [0, 255], uint16 [0, 65535] or float [0, 1] → float32 [0, 1], same shape; anything else
     raises InpaintError."""

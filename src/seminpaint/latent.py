@@ -16,9 +16,10 @@ import torch
 from tqdm import tqdm
 
 from .errors import InpaintError
-from .losses import context_loss, importance_weights, prior_loss
-from .model import GenerativeModel, search_copy
-from .precision import PLAIN, autocast, compute_dtype, layout, resolve_precision
+from .losses import importance_weights, objective
+from .networks.model import GenerativeModel
+from .runtime.folding import search_copy
+from .runtime.precision import PLAIN, autocast, compute_dtype, layout, resolve_precision
 from .settings import PAPER, SearchSettings
 
 
@@ -78,6 +79,23 @@ class RowAdam:
         self.first[rows], self.second[rows], self.steps[rows] = first, second, steps
 
 
+class Stall:
+    """Early stopping, per row of the search: a row is done once its loss has not fallen below
+    (1 − tolerance) × its best for `patience` steps in a row (SearchSettings.patience, tolerance)."""
+
+    def __init__(self, rows: int, patience: int, tolerance: float):
+        self.patience, self.tolerance = patience, tolerance
+        self.best = torch.full((rows,), float("inf"))
+        self.since_best = torch.zeros(rows, dtype=torch.long)
+
+    def update(self, rows: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
+        """Record the losses (len(rows),) of `rows` (CPU indices) at this step; returns which are done (bool)."""
+        improved = losses < self.best[rows] * (1 - self.tolerance) - 1e-12
+        self.best[rows] = torch.where(improved, losses, self.best[rows])
+        self.since_best[rows] = torch.where(improved, 0, self.since_best[rows] + 1)
+        return self.since_best[rows] >= self.patience
+
+
 def search(
     model: GenerativeModel,
     corrupted: torch.Tensor,
@@ -127,9 +145,8 @@ def search(
             generated = generator_net(latent.to(dtype))
             logits = discriminator_net(generated) if use_prior else None
         generated = generated.float()
-        context = context_loss(generated, y[rows], weights[rows])
-        prior = (prior_loss(logits.float(), weight=settings.prior_weight, form=settings.prior_form)
-                 if logits is not None else torch.zeros_like(context))
+        context, prior = objective(generated, y[rows], weights[rows], logits, prior_weight=settings.prior_weight,
+                                   prior_form=settings.prior_form)
         return generated, context, prior
 
     def uniform(per_image: int) -> torch.Tensor:
@@ -154,8 +171,7 @@ def search(
             z = screened_starts(losses, uniform, batch, restarts, settings.screen, device, encoded=encoded)
         optimizer = RowAdam(z, settings.learning_rate, settings.betas)
         active = torch.arange(rows_total, device=device)
-        best = torch.full((rows_total,), float("inf"))
-        since_best = torch.zeros(rows_total, dtype=torch.long)
+        stall = Stall(rows_total, settings.patience, settings.tolerance)
         for step in tqdm(range(settings.iterations), disable=not progress, desc="latent search", unit="it"):
             with torch.enable_grad():  # also when the caller is under no_grad
                 latent = z[active].requires_grad_(True)
@@ -171,10 +187,7 @@ def search(
             if callback is not None:
                 callback(step + 1, z)
             if settings.patience:
-                improved = values < best[cpu_rows] * (1 - settings.tolerance) - 1e-12
-                best[cpu_rows] = torch.where(improved, values, best[cpu_rows])
-                since_best[cpu_rows] = torch.where(improved, 0, since_best[cpu_rows] + 1)
-                done = since_best[cpu_rows] >= settings.patience
+                done = stall.update(cpu_rows, values)
                 if done.any():
                     steps_taken[cpu_rows[done]] = step + 1
                     active = active[~done.to(device)]
@@ -197,9 +210,9 @@ def search(
 def search_networks(model: GenerativeModel, precision: str, use_prior: bool = True):
     """(G, D or None, autocast context, dtype of z) to run the search's forward and backward passes.
 
-    precision is resolved on the model's device first ("auto", precision.py). "fp32": the model's
+    precision is resolved on the model's device first ("auto", runtime/precision.py). "fp32": the model's
     own networks (the caller freezes them) and float32. "fp32-fast" and "bf16": frozen copies with
-    BatchNorm folded into the convolutions and the fast layers (model.search_copy), the model's
+    BatchNorm folded into the convolutions and the fast layers (runtime.folding.search_copy), the model's
     networks untouched; "bf16" casts them to bf16, channels_last (oneDNN's fastest layout), and
     runs them under bf16 autocast, which still guards any op of a custom network that wants
     float32. Used by the search and by the encoder's training.

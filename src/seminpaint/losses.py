@@ -1,4 +1,5 @@
-"""The paper's losses (section 3.1–3.2) as pure functions of tensors.
+"""The paper's losses (section 3.1–3.2) as pure functions of tensors, and the one objective that
+the search, the latent encoder's training and G's tuning all minimise (objective: Eq. 4 + Eq. 5).
 
 Mask convention: `mask` is boolean, True = missing (to be filled). The paper's M is the opposite
 (M_i = 1 on known pixels); where an equation uses M we write it as `known = ~mask`.
@@ -64,3 +65,20 @@ def prior_loss(logits: torch.Tensor, *, weight: float = 0.003, form: str = "pape
     if form == "non_saturating":
         return weight * F.softplus(-logits)
     raise InpaintError(f"prior form must be one of {', '.join(PRIOR_FORMS)}, got {form!r}")
+
+
+def objective(generated: torch.Tensor, corrupted: torch.Tensor, weights: torch.Tensor,
+              logits: torch.Tensor | None, *, prior_weight: float, prior_form: str = "paper"
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 2's objective at G(z), per image: (L_c, L_p), the context loss (Eq. 4) and the prior
+    loss (Eq. 5, λ = prior_weight), each (B,); their sum is what is minimised.
+
+    generated G(z): (B, C, H, W) in [-1, 1], any float dtype (compared in float32); corrupted y:
+    (B, C, H, W) float32 on the same scale; weights W: (B, H, W) or (B, 1, H, W) from
+    importance_weights (0 in the hole, True = missing); logits: D's (B,) on G(z), any float dtype,
+    or None for no prior loss (L_p = 0).
+    """
+    context = context_loss(generated.float(), corrupted, weights)
+    if logits is None:
+        return context, torch.zeros_like(context)
+    return context, prior_loss(logits.float(), weight=prior_weight, form=prior_form)

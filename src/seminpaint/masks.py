@@ -223,8 +223,13 @@ def save_mask(path: str | Path, mask: np.ndarray) -> None:
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise InpaintError(f"masks are saved as PNG (lossless); got {path.name!r}")
-    mask = _as_bool(mask)
-    save_image(path, np.where(mask, np.uint8(255), np.uint8(0)))
+    save_image(path, mask_to_uint8(_as_bool(mask)))
+
+
+def mask_to_uint8(mask: np.ndarray) -> np.ndarray:
+    """bool (H, W), True = missing → uint8 (H, W), 255 (white) = missing, 0 (black) = known: a mask
+    as its image file holds it."""
+    return np.where(mask, np.uint8(255), np.uint8(0))
 
 
 def check_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:

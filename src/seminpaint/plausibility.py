@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import torch
 
-from .model import GenerativeModel
+from .networks.model import GenerativeModel
 
 
 class ImplausibleCompletion(UserWarning):

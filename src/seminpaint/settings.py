@@ -16,7 +16,7 @@ from numbers import Real
 from .errors import InpaintError
 
 PRECISIONS = ("auto", "bf16", "fp32-fast", "fp32")
-"""How the networks run during the search (precision.py): auto = bf16 where the device computes
+"""How the networks run during the search (runtime/precision.py): auto = bf16 where the device computes
 bfloat16 natively, else fp32-fast; bf16 and fp32-fast run copies of G and D with BatchNorm folded
 into the convolutions; fp32 runs the networks as given (the plain loop)."""
 

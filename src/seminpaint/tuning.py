@@ -26,8 +26,9 @@ from tqdm import tqdm
 
 from .errors import InpaintError
 from .latent import search_networks
-from .losses import context_loss, importance_weights, prior_loss
-from .model import GenerativeModel, fold_batchnorm
+from .losses import importance_weights, objective
+from .networks.model import GenerativeModel
+from .runtime.folding import fold_batchnorm
 from .settings import SearchSettings
 
 
@@ -36,7 +37,7 @@ def split_generator(generator: nn.Module, layers: int, *, folded: bool = False) 
     the trunk the rest; head(trunk(z.reshape(B, latent_dim, 1, 1))) = G(z).
 
     folded=False: both are float32 copies in eval mode with BatchNorm folded into the convolutions
-    (model.fold_batchnorm) and no gradients, G itself untouched. folded=True: G is such a copy
+    (runtime.folding.fold_batchnorm) and no gradients, G itself untouched. folded=True: G is such a copy
     already (latent.search_networks' search copies) and its layers are shared, not copied.
     G must keep its layers in an nn.Sequential `net` fed with z as (B, latent_dim, 1, 1), as
     dcgan.Generator does; else InpaintError.
@@ -111,9 +112,9 @@ def tune_generator(
                     generated = draw(tuned)
                     logits = discriminator_net(generated) if use_prior else None
                 generated = generated.float()
-                loss = context_loss(generated, y, weights)  # Eq. 4, per image
-                if use_prior:  # Eq. 5
-                    loss = loss + prior_loss(logits.float(), weight=settings.prior_weight, form=settings.prior_form)
+                context, prior = objective(generated, y, weights, logits, prior_weight=settings.prior_weight,
+                                           prior_form=settings.prior_form)
+                loss = context + prior  # Eq. 4 + Eq. 5, per image
                 if settings.tune_pull:
                     loss = loss + settings.tune_pull * sum(
                         (tuned[name] - originals[name]).square().flatten(1).sum(1) / sizes[name] for name in tuned)

@@ -1,5 +1,5 @@
 """The paper's Context Encoder baseline (CE, Pathak et al. 2016, the paper's [30]): one forward pass of a
-trained encoder–decoder (seminpaint.context_encoder) fills the hole.
+trained encoder–decoder (seminpaint.networks.context_encoder) fills the hole.
 
 The network has a fixed size (64×64 for the shipped model): the image must be that size. A gray
 image given to an RGB model is fed with its channel repeated and the result comes back gray (luma);
@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..api import to_model_channels
-from ..context_encoder import complete, load_context_encoder
 from ..errors import InpaintError
+from ..geometry import to_model_channels
 from ..images import from_tensor, to_tensor
+from ..networks.context_encoder import complete, load_context_encoder
 from ._common import baseline
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "weights" / "context_encoder64.safetensors"

@@ -20,11 +20,11 @@ the usual linearised-ALM continuation that makes the inner loop converge in tens
 rank = 0 this is plain nuclear-norm completion (Candès & Recht; Cai, Candès & Shen's SVT
 problem). The channels are solved together as one batch of SVDs (torch's, on one thread).
 
-Defaults: rank = 1 was best on 64×64 CelebA faces with 80 % of the pixels missing (mean hole PSNR
+Defaults: rank = 1 is the best on 64×64 CelebA faces with 80 % of the pixels missing (mean hole PSNR
 over 10 faces: r = 0 → 17.3 dB, 1 → 18.3, 2 → 17.7, 3 → 16.7, 5 → 14.4); with 50 % missing
 r = 3 is slightly better (23.3 dB against 23.0 for r = 1). tolerance = 1e-3: on CelebA test faces
-it gave the PSNR of 1e-5 to within 0.05 dB (centre and random-pixel masks, 3 faces each) in a
-third to a half of the time (about 1 s per 64×64×3 image on this CPU instead of 2–3 s).
+it gives the PSNR of 1e-5 to within 0.05 dB (centre and random-pixel masks, 3 faces each) in a
+third to a half of the time.
 """
 
 from __future__ import annotations
@@ -41,9 +41,8 @@ from ._common import baseline, non_negative_int, positive_float, positive_int
 
 @contextmanager
 def _one_thread() -> Iterator[None]:
-    """Run torch on one thread: SVDs of 64×64 matrices gain nothing from threads, and on a busy
-    2-core machine a threaded LAPACK waits on itself (numpy's took 16–120 ms per 3×64×64 batch
-    against 2–4 ms single-threaded)."""
+    """Run torch on one thread: SVDs of 64×64 matrices gain nothing from threads, and on a machine
+    with few cores a threaded LAPACK waits on itself, many times slower than one thread."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

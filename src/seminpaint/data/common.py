@@ -12,6 +12,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..errors import InpaintError
+from ..geometry import to_model_channels
 from ..images import center_crop_resize
 
 
@@ -57,13 +58,10 @@ def _box_resize(image: Image.Image, box: tuple[int, int, int, int], size: int, p
 
 
 def to_channels(images: np.ndarray, channels: int) -> np.ndarray:
-    """uint8 (N, H, W, 1|3) → (N, H, W, channels): gray repeated to RGB, RGB to luma (ITU-R 601)."""
-    if images.shape[-1] == channels:
-        return images
-    if channels == 3:
-        return np.repeat(images, 3, axis=-1)
-    luma = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    return np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
+    """uint8 (N, H, W, 1|3) → uint8 (N, H, W, channels): geometry.to_model_channels (gray repeated to
+    RGB, RGB to luma, ITU-R 601), the luma rounded."""
+    mapped = to_model_channels(images, channels)
+    return mapped if mapped.dtype == np.uint8 else np.clip(np.rint(mapped), 0, 255).astype(np.uint8)
 
 
 def resize_array(images: np.ndarray, image_size: int) -> np.ndarray:

@@ -18,19 +18,17 @@ Mask convention: True / white = missing, to be filled.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from ..checkpoint import atomic_write
 from ..errors import InpaintError
-from ..images import read_image, to_float, to_uint8
+from ..images import read_image, to_float
 from ..masks import MASK_ALIASES, MASK_KINDS, read_mask
+from ..networks.checkpoint import atomic_write
 
 OURS = "ours"
 OURS_RAW = "ours_raw"  # G(ẑ) before blending, written by "ours"
@@ -72,18 +70,6 @@ def write_if_changed(path: Path, data: bytes) -> bool:
         return False
     atomic_write(path, lambda temporary: Path(temporary).write_bytes(data))
     return True
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    """(H, W), (H, W, 1) or (H, W, 3) uint8 or float [0, 1] → the bytes of a PNG file."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        image = to_uint8(image)
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def json_bytes(value: object) -> bytes:

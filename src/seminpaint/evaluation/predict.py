@@ -13,17 +13,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .. import baselines, distributed
+from .. import baselines
 from ..api import inpaint, resolve_model, resolve_settings
 from ..blend import HYBRID_SMOOTHNESS, check_smoothness, hybrid_blend
 from ..data import load_dataset
 from ..errors import InpaintError
-from ..model import weights_digest
-from ..precision import resolve_precision
+from ..images import png_bytes
+from ..networks.model import weights_digest
+from ..runtime.precision import resolve_precision
 from ..settings import SearchSettings
+from ..shards import current_shard, in_shard
 from .layout import (
     OURS, OURS_HYBRID, OURS_RAW, Timings, canonical_kinds, check_count, check_prepared, json_bytes,
-    load_set, png_bytes, prediction_path, read_json, timing_path, write_if_changed,
+    load_set, prediction_path, read_json, timing_path, write_if_changed,
 )
 
 DEFAULT_METHODS = (OURS, "mean", "biharmonic")
@@ -135,7 +137,7 @@ def predict(
         (mod COUNT); default (rank, world size) in a torchrun group, else everything. Timings of
         a shard go to their own file until score() merges them.
     """
-    shard = distributed.current_shard(shard)
+    shard = current_shard(shard)
     evaluation = load_set(out)
     out = evaluation.out
     methods = check_methods(methods)
@@ -189,7 +191,7 @@ def _predict_ours(evaluation, kinds, count, model, settings, options, batch_size
     device_name = str(model.device)
     warmed_up = False
     chunks = [range(start, min(start + batch_size, count)) for start in range(0, count, batch_size)
-              if distributed.in_shard(start // batch_size, shard)]
+              if in_shard(start // batch_size, shard)]
     for kind in kinds:
         timings = Timings(out, OURS, kind, shard)
         todo = [chunk for chunk in chunks
@@ -230,7 +232,7 @@ def _predict_hybrid(evaluation, kinds, count, options, progress, shard=(0, 1)) -
     ours_config = out / "predictions" / OURS_RAW / "config.json"
     _check_config(out, OURS_HYBRID, {"smoothness": smoothness, "blend": "hybrid", "source": "ours_raw (G(ẑ) of ours)",
                                      "ours": read_json(ours_config) if ours_config.is_file() else None})
-    indices = [index for index in range(count) if distributed.in_shard(index, shard)]
+    indices = [index for index in range(count) if in_shard(index, shard)]
     for kind in kinds:
         todo = [index for index in indices if not prediction_path(out, OURS_HYBRID, kind, index).is_file()]
         absent = [index for index in todo if not prediction_path(out, OURS_RAW, kind, index).is_file()]
@@ -258,7 +260,7 @@ def _predict_hybrid(evaluation, kinds, count, options, progress, shard=(0, 1)) -
 
 def _predict_baseline(evaluation, method, kinds, count, options, root, progress, shard=(0, 1)) -> None:
     out = evaluation.out
-    indices = [index for index in range(count) if distributed.in_shard(index, shard)]
+    indices = [index for index in range(count) if in_shard(index, shard)]
     if method == "nearest_neighbour" and isinstance(options.get("references"), (str, Path)):
         folder = str(options["references"])  # a folder of reference images, brought to the evaluated size
         options["references"] = load_dataset("folder", Path(folder), image_size=evaluation.image_size,

@@ -10,10 +10,10 @@ from tqdm import tqdm
 
 from ..data import load_dataset
 from ..errors import InpaintError
-from ..masks import make_masks
+from ..images import png_bytes
+from ..masks import make_masks, mask_to_uint8
 from .layout import (
-    EvaluationSet, canonical_kinds, check_count, image_path, json_bytes, load_set, mask_path, png_bytes,
-    write_if_changed,
+    EvaluationSet, canonical_kinds, check_count, image_path, json_bytes, load_set, mask_path, write_if_changed,
 )
 
 _SET_KEYS = ("dataset", "split", "image_size", "channels", "seed")  # a resume must agree on these
@@ -63,7 +63,7 @@ def prepare(
             masks = make_masks(kind, count, image_size, image_size, seed=seed)
             for index in todo:
                 write_if_changed(mask_path(out, kind, index),
-                                 png_bytes(np.where(masks[index], np.uint8(255), np.uint8(0))))
+                                 png_bytes(mask_to_uint8(masks[index])))
     evaluation = EvaluationSet(out=out, dataset=dataset, split=split, image_size=int(image_size),
                                channels=int(channels), seed=int(seed), count=count, kinds=kinds, root=str(root))
     write_if_changed(record, json_bytes(evaluation.to_json()))

@@ -12,8 +12,9 @@ import numpy as np
 
 from ..errors import InpaintError
 from ..figures import labelled_grid, show_hole
+from ..images import png_bytes
 from .layout import (
-    OURS, OURS_HYBRID, OURS_RAW, EvaluationSet, load_set, png_bytes, read_json, timing_path, write_if_changed,
+    OURS, OURS_HYBRID, OURS_RAW, EvaluationSet, load_set, read_json, timing_path, write_if_changed,
 )
 from .score import METRICS, read_scores
 

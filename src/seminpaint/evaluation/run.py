@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import baselines, distributed
 from ..api import resolve_model
+from ..shards import current_shard
 from .layout import OURS, canonical_kinds, check_count
 from .predict import DEFAULT_METHODS, check_method_options, check_methods, check_references, ours_options, predict
 from .prepare import prepare
@@ -59,7 +60,7 @@ def evaluate(
     channels = 3 if channels is None else channels
     if figure_indices is not None:
         check_figure_indices(figure_indices, count)
-    shard = distributed.current_shard(shard)
+    shard = current_shard(shard)
     group = distributed.is_active()
     if not group or distributed.is_main():  # in a group rank 0 prepares; the others wait for it
         prepare(dataset=dataset, root=root, split=split, count=count, kinds=kinds, out=out, seed=seed,

@@ -6,8 +6,8 @@ N steps and at each epoch's end that a killed run resumes from exactly, the log,
 every batch under torchrun. dcgan.py trains the paper's G and D (gan_step: Eq. 1), with the moving
 average of G of averaging.py; latent_encoder.py trains the latent encoder E(y, M) on the search's
 own objective (encoder_step); context_encoder.py trains the Context Encoder baseline
-(context_encoder_step). Inference never imports this package: the networks are in dcgan.py,
-encoder.py and context_encoder.py beside it.
+(context_encoder_step). Inference never imports this package: the networks it trains are in
+seminpaint.networks.
 """
 
 from .context_encoder import ContextEncoderTrainConfig, train_context_encoder

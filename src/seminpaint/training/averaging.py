@@ -14,8 +14,8 @@ import copy
 import torch
 from torch import nn
 
-from ..dcgan import sample_latent
 from ..errors import InpaintError
+from ..networks.dcgan import sample_latent
 
 
 def check_decay(decay: float) -> None:

@@ -1,4 +1,4 @@
-"""Training the Context Encoder baseline (Pathak et al. 2016; the network: seminpaint.context_encoder).
+"""Training the Context Encoder baseline (Pathak et al. 2016; the network: seminpaint.networks.context_encoder).
 
 Pathak's joint loss for the network F and an adversarial D (the DCGAN Discriminator) that sees the
 completed image x̂ = M ⊙ F(x) + (1 − M) ⊙ x (M = 1 missing):
@@ -31,13 +31,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import CONTEXT_ENCODER_FORMAT, write_checkpoint
-from ..context_encoder import ContextEncoder, ContextEncoderConfig, complete
-from ..dcgan import Discriminator, init_weights
 from ..errors import InpaintError
 from ..figures import labelled_grid, show_hole
 from ..images import from_tensor, save_image, to_tensor
 from ..masks import MASK_KINDS, make_masks, training_rng
+from ..networks.checkpoint import CONTEXT_ENCODER_FORMAT, write_checkpoint
+from ..networks.context_encoder import ContextEncoder, ContextEncoderConfig, complete
+from ..networks.dcgan import Discriminator, init_weights
 from .loop import Run, TrainConfig, check_training_images, masked_batch, rounded
 
 MASK_STREAM = 0xCE  # last entropy word of the training masks' RNG; evaluation masks have 0 there

@@ -15,7 +15,7 @@ processes, every process draws the same epoch permutation, flips and z for the w
 the same seeds), and process r trains on rows [r·B/N, (r+1)·B/N) of it. G and D are wrapped in
 DistributedDataParallel, which averages the gradients of the per-process mean losses, i.e. the
 gradient of the mean loss over the global batch, and their BatchNorm layers normalise with the
-global batch's statistics (distributed.GlobalBatchNorm2d). One step is thus one step of the
+global batch's statistics (data_parallel.GlobalBatchNorm2d). One step is thus one step of the
 single-process recipe (same batch, same learning rate, same random numbers) up to floating-point
 rounding. Rank 0 alone writes the run folder; every rank resumes from its checkpoint, so the
 folder must be on storage every machine sees, and a run may be resumed with another N.
@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import Checkpoint, load_weights, save_checkpoint
-from ..dcgan import DCGANConfig, Discriminator, Generator, init_weights, sample_latent
 from ..images import from_tensor, make_grid, save_image
+from ..networks.checkpoint import Checkpoint, load_weights, save_checkpoint
+from ..networks.dcgan import DCGANConfig, Discriminator, Generator, init_weights, sample_latent
 from .averaging import standing_statistics, update_average
 from .loop import Run, TrainConfig, check_training_images, image_batch
 

@@ -1,4 +1,4 @@
-"""Training the latent encoder E (encoder.py): the search of Eq. 2, amortised over a dataset (ours).
+"""Training the latent encoder E (networks/encoder.py): the search of Eq. 2, amortised over a dataset (ours).
 
 For a frozen G and D, E is trained to minimise the search's own objective at its output,
 
@@ -30,14 +30,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import ENCODER_FORMAT, save_checkpoint
-from ..dcgan import DCGANConfig, init_weights
-from ..encoder import EncoderConfig, LatentEncoder
 from ..errors import InpaintError
 from ..latent import search_networks
-from ..losses import context_loss, importance_weights, prior_loss
+from ..losses import importance_weights, objective
 from ..masks import training_rng
-from ..model import GenerativeModel, weights_digest
+from ..networks.checkpoint import ENCODER_FORMAT, save_checkpoint
+from ..networks.dcgan import DCGANConfig, init_weights
+from ..networks.encoder import EncoderConfig, LatentEncoder
+from ..networks.model import GenerativeModel, weights_digest
 from ..settings import PAPER, SearchSettings
 from .loop import Run, TrainConfig, check_training_images, masked_batch
 
@@ -68,10 +68,8 @@ def amortised_loss(encoder: LatentEncoder, generator, discriminator, images: tor
         z = encoder(images, mask)
         generated = generator(z.to(dtype))
         logits = discriminator(generated) if discriminator is not None else None
-    context = context_loss(generated.float(), images, weights)
-    prior = (prior_loss(logits.float(), weight=search.prior_weight, form=search.prior_form)
-             if logits is not None else torch.zeros_like(context))
-    return context, prior
+    return objective(generated, images, weights, logits, prior_weight=search.prior_weight,
+                     prior_form=search.prior_form)
 
 
 def encoder_step(encoder: LatentEncoder, optimizer: torch.optim.Optimizer, generator, discriminator,

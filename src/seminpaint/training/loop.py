@@ -28,12 +28,13 @@ from torch import nn
 from tqdm import tqdm
 
 from .. import distributed
-from ..checkpoint import FORMAT, Checkpoint, load_weights, read_checkpoint, write_checkpoint
 from ..errors import InpaintError
-from ..fast_layers import speed_up_layers
 from ..masks import training_masks
-from ..precision import autocast, check_precision, is_fast, layout, resolve_precision
+from ..networks.checkpoint import FORMAT, Checkpoint, load_weights, read_checkpoint, write_checkpoint
+from ..runtime.fast_layers import speed_up_layers
+from ..runtime.precision import autocast, check_precision, is_fast, layout, resolve_precision
 from .averaging import check_decay
+from .data_parallel import data_parallel
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 
@@ -47,7 +48,7 @@ class TrainConfig:
     learning_rate: float = 2e-4
     beta1: float = 0.5
     seed: int = 0
-    precision: str = "auto"  # precision.py: "auto", "bf16", "fp32-fast" or "fp32" (the plain loop)
+    precision: str = "auto"  # runtime/precision.py: "auto", "bf16", "fp32-fast" or "fp32" (the plain loop)
     checkpoint_every: int = 200  # steps between checkpoints (and at every epoch end)
     sample_count: int = 64
     ema_decay: float = 0.0  # β of a moving average of G's weights, kept in the epoch files (0: none, the paper)
@@ -278,8 +279,8 @@ class Run:
 
     def parallel(self, network: nn.Module) -> nn.Module:
         """What a step calls for `network`: it inside DistributedDataParallel with BatchNorm over the
-        global batch (distributed.data_parallel) in a group of several processes, else itself."""
-        return distributed.data_parallel(network, self.device) if self.world > 1 else network
+        global batch (data_parallel.data_parallel) in a group of several processes, else itself."""
+        return data_parallel(network, self.device) if self.world > 1 else network
 
     def epoch_path(self, epoch: int) -> Path:
         """RUN/epochs/epoch_NNN.safetensors."""

@@ -1,6 +1,7 @@
 // seminpaint's page: upload or pick an image, paint the hole (red = missing) with a brush, eraser or
-// rectangle (undo/redo, zoom and pan, mask upload and download), run a method, watch G(z) improve as the
-// latent search runs (Server-Sent Events), cancel it, compare before/after, download the result or keep
+// rectangle (undo/redo, zoom and pan, mask upload and download), optionally draw the face box, run a
+// method (ours with a preset and several candidates), watch G(z) improve as the latent search runs
+// (Server-Sent Events), cancel it, pick a candidate, compare before/after, download the result or keep
 // editing it.
 "use strict";
 
@@ -9,7 +10,10 @@ const state = { imageId: null, width: 0, height: 0, label: "", job: null, source
                 finished: true, methods: [], sent: null,
                 gesture: null,           // the pointer action under way: brush stroke, rectangle or pan
                 zoom: 1, fitScale: 1,    // display pixels per image pixel = fitScale * zoom
-                spaceHeld: false };
+                spaceHeld: false,
+                face: null,              // the face box drawn: {x0, y0, x1, y1} in image pixels, or null
+                chosen: 0,               // the result shown: 0 = the result (the mean), k = candidate k
+                faces: false, presets: [] };
 const imageCanvas = $("image-canvas"), maskCanvas = $("mask-canvas");
 const maskContext = maskCanvas.getContext("2d", { willReadFrequently: true });
 const viewport = $("viewport"), stage = $("stage");
@@ -33,8 +37,10 @@ async function readJson(response) {
 async function init() {
   try {
     const info = await readJson(await fetch("/api/info"));
+    const framing = info.faces ? "the face around the hole is found and framed as the model's training faces were"
+      : "the region around the hole is brought to the model's size";
     $("model-info").textContent = `Model: ${info.model.name}, ${info.model.width}×${info.model.height}` +
-      ` (${info.model.channels === 1 ? "gray" : "colour"}); any image size is fine: the region around the hole is brought to the model's size. Ours runs ${info.settings}.`;
+      ` (${info.model.channels === 1 ? "gray" : "colour"}); any image size is fine: ${framing}. Ours runs ${info.settings}.`;
     state.methods = info.methods;
     for (const method of info.methods) {
       const option = new Option(method.label, method.name);
@@ -42,6 +48,23 @@ async function init() {
       $("method").add(option);
     }
     updateMethods();
+    state.presets = info.presets;
+    if (!info.preset) $("preset").add(new Option("the server's", ""));
+    for (const preset of info.presets) {
+      const option = new Option(preset.name, preset.name);
+      option.title = preset.description;
+      $("preset").add(option);
+    }
+    $("preset").value = info.preset || "";
+    $("preset").title = info.settings;
+    state.faces = info.faces;
+    if (!info.faces) {
+      const why = "this model is no face model: it searches around the hole";
+      for (const id of ["face-tool", "face-options"]) { $(id).title = why; $(id).classList.add("unavailable"); }
+      document.querySelector("input[name=tool][value=face]").disabled = true;
+      $("no-face-check").disabled = true;
+      $("face-info").textContent = `face box: ${why}`;
+    }
     for (const sample of info.samples) {
       const option = new Option(sample.name, sample.id);
       option.dataset.width = sample.width;
@@ -58,6 +81,9 @@ async function init() {
     }
     $("iterations").max = info.limits.max_iterations;
     $("iterations").value = info.limits.default_iterations;
+    $("candidates").max = info.limits.max_candidates;
+    $("candidates").value = Math.min(info.candidates, info.limits.max_candidates);
+    state.limits = info.limits;
     document.body.dataset.ready = "1";
   } catch (error) {
     setStatus(`Could not reach the server: ${error.message}`, true);
@@ -94,9 +120,50 @@ function updateMethods() {
 }
 
 function showMethodOptions() {
-  $("ours-options").querySelector("label").hidden = $("method").value !== "ours";
+  for (const element of document.querySelectorAll(".ours-only")) element.hidden = $("method").value !== "ours";
 }
 $("method").addEventListener("change", showMethodOptions);
+
+$("preset").addEventListener("change", () => {  // a preset brings its own steps and candidates
+  const preset = state.presets.find((p) => p.name === $("preset").value);
+  $("preset").title = preset ? preset.description : "";
+  if (!preset) return;
+  $("iterations").value = Math.min(preset.iterations, state.limits.max_iterations);
+  $("candidates").value = Math.min(preset.candidates, state.limits.max_candidates);
+});
+
+// --- the face box: drawn with the face tool, sent with ours; the box and square used are shown after a run
+function placeBox(element, box) {  // box: {x0, y0, x1, y1} in image pixels (clipped to the image), or null
+  element.hidden = !box;
+  if (!box) return;
+  const x0 = Math.max(0, box.x0), y0 = Math.max(0, box.y0);
+  const x1 = Math.min(state.width, box.x1), y1 = Math.min(state.height, box.y1);
+  element.style.left = `${100 * x0 / state.width}%`;
+  element.style.top = `${100 * y0 / state.height}%`;
+  element.style.width = `${100 * Math.max(0, x1 - x0) / state.width}%`;
+  element.style.height = `${100 * Math.max(0, y1 - y0) / state.height}%`;
+}
+
+function xywh(box) { return [box.x0, box.y0, box.x1 - box.x0, box.y1 - box.y0]; }
+function fromXywh([x, y, w, h]) { return { x0: x, y0: y, x1: x + w, y1: y + h }; }
+
+function setFace(box) {
+  state.face = box && box.x1 > box.x0 && box.y1 > box.y0 ? box : null;
+  placeBox($("face-box"), state.face);
+  $("clear-face").hidden = !state.face;
+  if (state.faces) {
+    $("face-info").textContent = state.face ? `face box: x,y,w,h = ${xywh(state.face).join(",")}`
+      : "face: found in the image (or draw its box with the face box tool)";
+  }
+  document.body.dataset.face = state.face ? xywh(state.face).join(",") : "";
+}
+
+function showUsed(info) {  // the face box and the square the model saw, after a run of ours
+  placeBox($("used-face"), info && info.face ? fromXywh(info.face) : null);
+  placeBox($("used-square"), info && info.square ? fromXywh(info.square) : null);
+}
+
+$("clear-face").addEventListener("click", () => setFace(null));
 
 // --- the image ---------------------------------------------------------------------------------------
 function loadImage(id, width, height, label, { keepHole = false } = {}) {
@@ -119,6 +186,8 @@ function loadImage(id, width, height, label, { keepHole = false } = {}) {
   picture.src = `/api/images/${id}.png`;
   if (!keepHole) $("result-box").hidden = true;
   $("progress-box").hidden = true;
+  setFace(null);
+  showUsed(null);
 }
 
 $("file").addEventListener("change", async () => {
@@ -312,7 +381,7 @@ function showRectangle(box) {
 function updateCursor(event) {
   const panning = tool() === "pan" || state.spaceHeld;
   maskCanvas.style.cursor = panning ? (state.gesture?.kind === "pan" ? "grabbing" : "grab")
-    : tool() === "rect" ? "crosshair" : "none";
+    : tool() === "rect" || tool() === "face" ? "crosshair" : "none";
   const ring = $("brush-cursor");
   const brushing = !panning && (tool() === "brush" || tool() === "eraser");
   if (!event || !brushing) { if (!brushing) ring.hidden = true; return; }
@@ -333,8 +402,9 @@ maskCanvas.addEventListener("pointerdown", (event) => {
     state.gesture = { kind: "pan", x: event.clientX, y: event.clientY, left: viewport.scrollLeft, top: viewport.scrollTop };
   } else if (event.button !== 0) {
     return;
-  } else if (tool() === "rect") {
-    state.gesture = { kind: "rect", start: point, erase: event.altKey, box: rectangleOf(point, point) };
+  } else if (tool() === "rect" || tool() === "face") {
+    state.gesture = { kind: "rect", start: point, erase: event.altKey, face: tool() === "face",
+                      box: rectangleOf(point, point) };
     showRectangle(state.gesture.box);
   } else {
     const erase = tool() === "eraser";
@@ -376,7 +446,9 @@ function endGesture(event) {
     if (event.type === "pointerup") gesture.box = rectangleOf(gesture.start, imagePoint(event));
     showRectangle(null);
     const { x0, y0, x1, y1 } = gesture.box;
-    if (x1 > x0 && y1 > y0 && event.type !== "pointercancel") {
+    if (gesture.face) {
+      if (event.type !== "pointercancel" && x1 - x0 > 1 && y1 - y0 > 1) setFace(gesture.box);
+    } else if (x1 > x0 && y1 > y0 && event.type !== "pointercancel") {
       const before = maskContext.getImageData(x0, y0, x1 - x0, y1 - y0);
       if (gesture.erase) maskContext.clearRect(x0, y0, x1 - x0, y1 - y0);
       else { maskContext.fillStyle = RED; maskContext.fillRect(x0, y0, x1 - x0, y1 - y0); }
@@ -403,7 +475,7 @@ $("clear").addEventListener("click", () => {
   recordWhole("clear", () => maskContext.clearRect(0, 0, maskCanvas.width, maskCanvas.height));
 });
 
-// --- keys: Ctrl+Z undo, Ctrl+Shift+Z / Ctrl+Y redo; B E R H tools; + − 0 zoom; Space pans -----------------
+// --- keys: Ctrl+Z undo, Ctrl+Shift+Z / Ctrl+Y redo; B E R H F tools; + − 0 zoom; Space pans ---------------
 function typing(target) {
   return target instanceof HTMLTextAreaElement || target.isContentEditable ||
     (target instanceof HTMLInputElement && !["range", "checkbox", "radio", "button", "file"].includes(target.type));
@@ -415,8 +487,8 @@ document.addEventListener("keydown", (event) => {
   if (command && key === "z") { if (event.shiftKey) redo(); else undo(); event.preventDefault(); return; }
   if (command && key === "y") { redo(); event.preventDefault(); return; }
   if (command || event.altKey || event.target instanceof HTMLSelectElement) return;  // letters pick options there
-  const tools = { b: "brush", e: "eraser", r: "rect", h: "pan" };
-  if (tools[key]) setTool(tools[key]);
+  const tools = { b: "brush", e: "eraser", r: "rect", h: "pan", f: "face" };
+  if (tools[key] && !(key === "f" && !state.faces)) setTool(tools[key]);
   else if (key === "+" || key === "=") zoomTo(state.zoom * Math.SQRT2);
   else if (key === "-") zoomTo(state.zoom / Math.SQRT2);
   else if (key === "0") zoomTo(1);
@@ -582,6 +654,65 @@ $("show-hole").addEventListener("change", drawBefore);
   for (const name of ["pointerup", "pointercancel"]) compare.addEventListener(name, () => { dragging = false; });
 })();
 
+// --- candidates: the K completions and their mean side by side; the one clicked is the result shown ----
+function choose(k) {
+  const info = state.done;
+  state.chosen = k;
+  const query = k ? `?candidate=${k}` : "";
+  $("result").src = `${info.result}${query}${query ? "&" : "?"}v=${Date.now()}`;
+  $("download").href = `${info.result}${query}${query ? "&" : "?"}download=1`;
+  $("shown-label").textContent = info.completions ? (k ? `— candidate ${k}` : "— the mean of the candidates") : "";
+  for (const button of $("thumbs").querySelectorAll("button")) {
+    button.setAttribute("aria-pressed", String(Number(button.dataset.candidate) === k));
+  }
+  document.body.dataset.chosen = String(k);
+}
+
+const THUMBNAIL = 76;  // CSS pixels on the longer side
+
+function thumbnail(url, caption, k, region) {
+  // The region (x, y, w, h in image pixels: the square the model saw, within the image) of the picture.
+  const figure = document.createElement("figure");
+  const picture = document.createElement("canvas");
+  const scale = THUMBNAIL / Math.max(region[2], region[3]);
+  picture.width = Math.round(region[2] * scale); picture.height = Math.round(region[3] * scale);
+  picture.setAttribute("aria-label", caption);
+  const source = new Image();
+  source.onload = () => {
+    picture.getContext("2d").drawImage(source, ...region, 0, 0, picture.width, picture.height);
+    picture.dataset.loaded = "1";
+  };
+  source.src = `${url}${url.includes("?") ? "&" : "?"}v=${Date.now()}`;
+  if (k === null) {
+    figure.className = "spread";
+    figure.appendChild(picture);
+  } else {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.candidate = String(k);
+    button.title = `show ${caption}`;
+    button.appendChild(picture);
+    button.addEventListener("click", () => choose(k));
+    figure.appendChild(button);
+  }
+  const label = document.createElement("figcaption");
+  label.textContent = caption;
+  figure.appendChild(label);
+  $("thumbs").appendChild(figure);
+}
+
+function showCandidates(info) {
+  $("thumbs").textContent = "";
+  $("candidates-box").hidden = !info.completions;
+  if (!info.completions) return;
+  const [x, y, w, h] = info.square || [0, 0, state.width, state.height];
+  const x0 = Math.max(0, x), y0 = Math.max(0, y);
+  const region = [x0, y0, Math.min(state.width, x + w) - x0, Math.min(state.height, y + h) - y0];
+  thumbnail(info.result, "mean", 0, region);
+  info.completions.forEach((url, index) => thumbnail(url, `candidate ${index + 1}`, index + 1, region));
+  if (info.spread) thumbnail(info.spread, `spread (white: ${info.spread_max})`, null, region);
+}
+
 function showUpdate(kind, info) {
   if (info.job && state.job && info.job !== state.job) return;  // an earlier job's late message
   if (kind === "queued") {
@@ -597,13 +728,15 @@ function showUpdate(kind, info) {
   } else if (kind === "done") {
     finish();
     if (info.preview) { $("preview").src = info.preview; $("progress-box").hidden = false; }
-    setStatus(`Done in ${info.seconds.toFixed(1)} s.`);
+    setStatus(`Done in ${info.seconds.toFixed(1)} s.` + (info.warning ? ` Note: ${info.warning}.` : ""));
     drawBefore();
     setCompare(Number($("compare-slider").value));
-    $("result").src = `${info.result}?v=${Date.now()}`;
+    state.done = info;
     $("result").dataset.job = info.job;
     $("result").dataset.method = info.method;
-    $("download").href = `${info.result}?download=1`;
+    showCandidates(info);
+    choose(0);
+    showUsed(info);
     $("result-box").hidden = false;
     document.body.dataset.resultJob = info.job;
   } else if (kind === "failed") {
@@ -639,6 +772,7 @@ $("go").addEventListener("click", async () => {
   if (!mask.missing) { setStatus("Paint the hole first (or pick a mask kind).", true); return; }
   $("go").disabled = true;
   $("result-box").hidden = true;
+  showUsed(null);
   state.losses = []; state.finished = false; state.cancelling = false; state.job = null;
   state.sent = { image: copyCanvas(imageCanvas), mask: copyCanvas(maskCanvas), imageId: state.imageId };
   drawLosses();
@@ -646,6 +780,12 @@ $("go").addEventListener("click", async () => {
   try {
     const body = { image: state.imageId, mask: mask.url, method: $("method").value,
                    iterations: Number($("iterations").value), seed: Number($("seed").value) || 0 };
+    if (body.method === "ours") {
+      if ($("preset").value) body.preset = $("preset").value;
+      body.candidates = Number($("candidates").value);
+      if (state.face) body.face = xywh(state.face).join(",");
+      if ($("no-face-check").checked) body.face_check = false;
+    }
     const job = await readJson(await fetch("/api/inpaint", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }));
     state.job = job.job;
@@ -689,8 +829,9 @@ $("continue").addEventListener("click", async () => {
   if (!jobId) return;
   $("continue").disabled = true;
   try {
-    const info = await readJson(await fetch(`/api/jobs/${jobId}/continue`, { method: "POST" }));
-    const method = $("result").dataset.method || "a method";
+    const query = state.chosen ? `?candidate=${state.chosen}` : "";
+    const info = await readJson(await fetch(`/api/jobs/${jobId}/continue${query}`, { method: "POST" }));
+    const method = ($("result").dataset.method || "a method") + (state.chosen ? `, candidate ${state.chosen}` : "");
     loadImage(info.id, info.width, info.height, `${state.label}, inpainted (${method})`, { keepHole: true });
     setStatus("The result is now the image: paint the next hole (Ctrl+Z brings the last one back).");
     document.body.dataset.continuedFrom = jobId;

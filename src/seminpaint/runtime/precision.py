@@ -3,7 +3,7 @@
 - "fp32": the plain loop, the way public ports run it: the networks as they are, float32, NCHW,
   BatchNorm as its own layer (in training, the default Adam). The benchmarks' baseline.
 - "fp32-fast": float32 on faster forms of the same functions: in the search, frozen copies with
-  BatchNorm folded into the convolutions (model.fold_batchnorm); in both, the thin convolutions
+  BatchNorm folded into the convolutions (folding.fold_batchnorm); in both, the thin convolutions
   re-expressed (fast_layers) and, in training, Adam as one fused kernel. For devices without
   native bfloat16.
 - "bf16": the same faster forms in bfloat16 autocast, channels_last (oneDNN's fastest layout).
@@ -21,8 +21,8 @@ from contextlib import AbstractContextManager
 
 import torch
 
-from .errors import InpaintError
-from .settings import PRECISIONS
+from ..errors import InpaintError
+from ..settings import PRECISIONS
 
 PLAIN = "fp32"
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from seminpaint.dcgan import DCGANConfig, Discriminator, Generator, init_weights
-from seminpaint.model import fold_batchnorm, search_copy
+from seminpaint.networks.dcgan import DCGANConfig, Discriminator, Generator, init_weights
+from seminpaint.runtime.folding import fold_batchnorm, search_copy
 
 
 def trained_like(network: nn.Module, seed: int = 0) -> nn.Module:

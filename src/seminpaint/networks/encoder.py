@@ -24,11 +24,11 @@ from numbers import Real
 import torch
 from torch import nn
 
+from ..errors import InpaintError
 from .dcgan import (
-    MAX_FEATURES, DCGANConfig, check_image, check_network_size, check_whole, discriminator_trunk, trunk_size,
-    upsamplings,
+    MAX_FEATURES, DCGANConfig, check_image, check_network_size, check_whole, discriminator_trunk, known_fields,
+    trunk_size, upsamplings,
 )
-from .errors import InpaintError
 
 MAX_LATENT_RANGE = 1e6  # |low| and |high| of latent_range at most
 
@@ -72,9 +72,7 @@ class EncoderConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "EncoderConfig":
-        if not isinstance(values, dict):
-            raise InpaintError(f"the encoder's configuration must be a JSON object, got {type(values).__name__}")
-        known = {field: values[field] for field in cls.__dataclass_fields__ if field in values}
+        known = known_fields(cls, values, "the encoder's configuration")
         if isinstance(known.get("latent_range"), list):
             known["latent_range"] = tuple(known["latent_range"])
         return cls(**known)

@@ -14,7 +14,7 @@ from numbers import Integral
 import torch
 from torch import nn
 
-from .errors import InpaintError
+from ..errors import InpaintError
 
 MAX_IMAGE_SIZE = 256
 MAX_LATENT_DIM = 8192
@@ -117,10 +117,15 @@ class DCGANConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "DCGANConfig":
-        if not isinstance(values, dict):
-            raise InpaintError(f"the configuration must be a JSON object, got {type(values).__name__}")
-        known = {field: values[field] for field in cls.__dataclass_fields__ if field in values}
-        return cls(**known)
+        return cls(**known_fields(cls, values))
+
+
+def known_fields(config_class: type, values: dict, what: str = "the configuration") -> dict:
+    """The entries of `values` (a config read from JSON) that are fields of the dataclass
+    `config_class`; others are ignored. InpaintError, naming `what`, unless `values` is a dict."""
+    if not isinstance(values, dict):
+        raise InpaintError(f"{what} must be a JSON object, got {type(values).__name__}")
+    return {field: values[field] for field in config_class.__dataclass_fields__ if field in values}
 
 
 

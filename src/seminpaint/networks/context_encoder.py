@@ -29,9 +29,8 @@ from torch import nn
 from .checkpoint import CONTEXT_ENCODER_FORMAT, load_weights, read_checkpoint, write_checkpoint
 from .dcgan import (
     MAX_FEATURES, MAX_LATENT_DIM, DCGANConfig, Generator, check_network_size, check_whole, discriminator_trunk,
-    generator_size, trunk_size,
+    generator_size, known_fields, trunk_size,
 )
-from .errors import InpaintError
 
 
 @dataclass(frozen=True)
@@ -69,10 +68,7 @@ class ContextEncoderConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "ContextEncoderConfig":
-        if not isinstance(values, dict):
-            raise InpaintError(f"the configuration must be a JSON object, got {type(values).__name__}")
-        known = {field: values[field] for field in cls.__dataclass_fields__ if field in values}
-        return cls(**known)
+        return cls(**known_fields(cls, values))
 
 
 def context_encoder_size(config: ContextEncoderConfig) -> int:

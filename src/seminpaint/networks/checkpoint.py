@@ -14,8 +14,8 @@ and of a Context Encoder ("format" = "seminpaint-context-encoder", context_encod
 Header metadata (strings): "format" (above), "config" = the DCGANConfig (ContextEncoderConfig, EncoderConfig) as JSON,
 "training" = JSON of the training progress (epoch, step, ...), when present, and "sha256" = the
 content digest (content_digest) of every tensor and the other metadata: a file changed after it was
-written — truncated, bytes flipped, config edited — is refused on reading. (Files written before the
-digest was added have none and are read as before.) The digest guards against corruption and
+written — truncated, bytes flipped, config edited — is refused on reading; a file without a digest
+is read without this check. The digest guards against corruption and
 accidental edits, not against someone who rewrites it too; loading executes nothing either way.
 """
 
@@ -33,9 +33,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..errors import InpaintError
 from .dcgan import DCGANConfig, Discriminator, Generator
 from .encoder import EncoderConfig, LatentEncoder
-from .errors import InpaintError
 from .model import GenerativeModel
 
 FORMAT = "seminpaint-dcgan"

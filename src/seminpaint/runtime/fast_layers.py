@@ -1,7 +1,7 @@
-"""Exact re-expressions of the convolutions that oneDNN runs slowly, for the fast (bf16) paths.
+"""Exact re-expressions of the convolutions that oneDNN runs slowly, for the fast paths (bf16, fp32-fast).
 
-Profiling the DCGAN's forward and backward at batch 64 on this CPU (bf16, channels_last) shows
-the wide middle layers all running at about one rate and four thin layers far below it:
+In the DCGAN's forward and backward at batch 64 (bf16, channels_last; benchmarks/layer_speed.py
+measures them) the wide middle layers run at about one rate and four thin layers far below it:
 
 - the stride-2 4×4 transposed convolution to (or, backward, from) the 3 image channels: G's last
   layer forward and D's first layer backward, each about twice as slow as the same arithmetic
