@@ -35,6 +35,15 @@ def test_the_default_is_the_enhanced_preset_and_it_carries_its_blend():
     assert DEFAULT is PRESETS[settings.DEFAULT_PRESET] is ENHANCED
     assert (DEFAULT.start, DEFAULT.iterations, DEFAULT.blend, DEFAULT.learning_rate) == ("auto", 50, "hybrid", 0.04)
     assert WITHOUT_ENCODER.start == "random" and WITHOUT_ENCODER.blend == DEFAULT.blend
+    # The validated setting for a random start (docs/results/README.md, "The default").
+    assert (WITHOUT_ENCODER.screen, WITHOUT_ENCODER.iterations, WITHOUT_ENCODER.learning_rate) == (64, 200, 0.01)
+
+
+def test_the_quality_preset_is_the_default_with_candidates_and_tuning():
+    quality = PRESETS["quality"]
+    assert quality.candidates == 4 and quality.tune_steps == 30 and quality.tune_target == "features"
+    assert quality.with_options(candidates=1, candidate_noise=0.5, tune_steps=0, tune_learning_rate=1e-4,
+                                tune_target="weights") == DEFAULT  # nothing else differs
     assert settings.default_settings(has_encoder=True) is DEFAULT
     assert settings.default_settings(has_encoder=False) is WITHOUT_ENCODER
 
