@@ -422,7 +422,8 @@ def run_inpaint(args) -> None:
                 bar.update(1)
     if not folder:
         image, mask = fill.last
-        names = ", ".join(str(path) for path in todo[0].results) if todo else str(args.output)
+        names = (", ".join(str(path) for path in [*todo[0].results, *filter(None, [todo[0].spread_file])])
+                 if todo else str(args.output))
         print(f"wrote {names} ({image.shape[1]}×{image.shape[0]}, {int(mask.sum())} pixels filled)")
         return
     written = len(todo) - len(failures)
