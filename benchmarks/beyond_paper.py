@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import CELEBA, machine_line
+from common import CELEBA, machine_line, publish
 from seminpaint import inpaint, load_model
 from seminpaint.api import DEFAULT_MODEL
 from seminpaint.candidates import mean_and_spread, pairwise_distance
@@ -110,11 +110,7 @@ def main() -> None:
                 if "growth" in entry:
                     lines.append(f"| {name} | {kind} | {entry['single']:.2f} | "
                                  + " → ".join(f"{v:.2f}" for v in entry["growth"]) + f" | {entry['diversity']:.3f} |")
-    table = "\n".join(lines)
-    print(table)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table + "\n")
+    publish("\n".join(lines), args.out)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,15 @@ from seminpaint.runtime.precision import native_bf16, resolve_precision
 CELEBA = Path(__file__).resolve().parents[2] / "shared" / "data" / "celeba"
 
 
+def publish(table: str, out: Path | None) -> None:
+    """Print a Markdown table and, when `out` is given, write it there (folders made as needed)."""
+    table = table.rstrip("\n") + "\n"
+    print(table, end="")
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(table)
+
+
 def blended_psnr(model, z: torch.Tensor, truth: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """Full-image PSNR per image of Poisson-blended G(z) against the true faces (float [0, 1])."""
     with torch.no_grad():

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from common import CELEBA, machine_line
+from common import CELEBA, machine_line, publish
 from seminpaint import load_model
 from seminpaint.api import DEFAULT_MODEL
 from seminpaint.blend import poisson_blend
@@ -124,11 +124,7 @@ def main() -> None:
              "(each way's own blend: the default's hybrid, the paper's Poisson).", "",
              "| way | seconds per image | speed-up over the plain loop | PSNR (dB) |", "|---|---|---|---|"]
     lines += [f"| {label} | {seconds:.3f} | {plain / seconds:.1f}× | {value:.2f} |" for label, seconds, value in rows]
-    table = "\n".join(lines) + "\n"
-    print(table)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table)
+    publish("\n".join(lines), args.out)
 
 
 if __name__ == "__main__":

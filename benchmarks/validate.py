@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import CELEBA, blended_psnr
+from common import CELEBA, blended_psnr, publish
 from seminpaint import PAPER, load_model, search
 from seminpaint.data import load_dataset
 from seminpaint.images import to_tensor
@@ -81,11 +81,7 @@ def main() -> None:
                 row = scores[iterations]
                 lines.append(f"| {model_path.stem} | {rate:g} | {iterations} | "
                              + " | ".join(f"{v:.2f}" for v in row) + f" | {np.mean(row):.2f} |")
-    table = "\n".join(lines)
-    print(table)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table + "\n")
+    publish("\n".join(lines), args.out)
 
 
 if __name__ == "__main__":

@@ -124,6 +124,17 @@ def smooth_image() -> np.ndarray:
     return np.stack([0.2 + 0.6 * x, 0.5 + 0.3 * np.sin(3 * y), 0.3 + 0.4 * x * y], axis=-1).astype(np.float32)
 
 
+@pytest.fixture
+def files(tmp_path, smooth_image) -> tuple[Path, Path, Path]:
+    """(folder, a tiny model's checkpoint, a 16×16 PNG face) in a fresh folder, for command-line tests."""
+    model = tiny_model()
+    checkpoint = tmp_path / "tiny.safetensors"
+    save_checkpoint(checkpoint, TINY, model.generator, model.discriminator)
+    image = tmp_path / "face.png"
+    Image.fromarray(np.rint(smooth_image * 255).astype(np.uint8)).save(image)
+    return tmp_path, checkpoint, image
+
+
 def require_celeba() -> Path:
     if not (CELEBA / "list_eval_partition.txt").is_file():
         pytest.skip(f"real CelebA data not found at {CELEBA}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from seminpaint import inpaint
 from seminpaint.candidates import mean_and_spread, pairwise_distance, search_candidates
@@ -14,7 +13,6 @@ from seminpaint.errors import InpaintError
 from seminpaint.images import read_image
 from seminpaint.losses import context_loss, importance_weights
 from seminpaint.masks import make_mask
-from seminpaint.networks.checkpoint import save_checkpoint
 from seminpaint.networks.model import weights_digest
 from seminpaint.settings import ENHANCED, MAX_CANDIDATES, PAPER
 from seminpaint.tuning import split_generator, tune_generator
@@ -146,16 +144,6 @@ def test_zero_tuning_steps_draw_g_itself(tune_target):
 
 
 # -- the command line -------------------------------------------------------------------------------
-
-@pytest.fixture
-def files(tmp_path, smooth_image):
-    model = tiny_model()
-    checkpoint = tmp_path / "tiny.safetensors"
-    save_checkpoint(checkpoint, TINY, model.generator, model.discriminator)
-    image = tmp_path / "face.jpg"
-    Image.fromarray(np.rint(smooth_image * 255).astype(np.uint8)).save(image, quality=95)
-    return tmp_path, checkpoint, image
-
 
 def test_the_command_line_writes_every_candidate_their_mean_and_spread(files, capsys):
     folder, checkpoint, image = files

@@ -5,19 +5,6 @@ from PIL import Image
 from seminpaint.cli import build_parser, main
 from seminpaint.images import read_image
 from seminpaint.masks import read_mask, save_mask
-from seminpaint.networks.checkpoint import save_checkpoint
-
-from conftest import TINY, tiny_model
-
-
-@pytest.fixture
-def files(tmp_path, smooth_image):
-    model = tiny_model()
-    checkpoint = tmp_path / "tiny.safetensors"
-    save_checkpoint(checkpoint, TINY, model.generator, model.discriminator)
-    image = tmp_path / "face.png"
-    Image.fromarray(np.rint(smooth_image * 255).astype(np.uint8)).save(image)
-    return tmp_path, checkpoint, image
 
 
 def inpaint_args(checkpoint, image, mask, output, *extra):

@@ -73,13 +73,17 @@ def chromium():
 @pytest.fixture(scope="module")
 def server():
     """The app on a free port of 127.0.0.1, in a thread; jobs may run up to a million steps (to cancel)."""
+    samples = {"photo 128×96": photo(96, 128), "square 64×64": photo(64, 64)}
+    yield from served_in_thread(create_app(tiny_model(), WebConfig(max_iterations=1_000_000, default_iterations=5),
+                                           samples=samples))
+
+
+def served_in_thread(app):
+    """Serve `app` on a free port of 127.0.0.1 in a daemon thread; yields its address, then shuts it down."""
     from werkzeug.serving import make_server
 
-    samples = {"photo 128×96": photo(96, 128), "square 64×64": photo(64, 64)}
-    app = create_app(tiny_model(), WebConfig(max_iterations=1_000_000, default_iterations=5), samples=samples)
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{httpd.port}"
     finally:
@@ -447,20 +451,12 @@ def test_no_face_box_for_a_model_that_is_no_face_model(page):
 @pytest.fixture(scope="module")
 def face_server():
     """As `server`, with the tiny model taken as a face model (holes framed around faces)."""
-    from werkzeug.serving import make_server
-
     from seminpaint.faces import SHIPPED
 
     model = tiny_model()
     model.faces = SHIPPED
-    app = create_app(model, WebConfig(default_iterations=5), samples={"photo 128×96": photo(96, 128)})
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.port}"
-    finally:
-        httpd.shutdown()
+    yield from served_in_thread(create_app(model, WebConfig(default_iterations=5),
+                                           samples={"photo 128×96": photo(96, 128)}))
 
 
 def test_face_box_drawn_sent_and_the_box_used_shown_and_no_face_refused_in_words(chromium, face_server):

@@ -329,13 +329,12 @@ def with_candidates(each: list[InpaintResult], prepared: Prepared) -> InpaintRes
     `generated`, and their spread (candidates.mean_and_spread)."""
     first = each[0]
     stacked, raw = np.stack([r.image for r in each]), np.stack([r.generated for r in each])
-    holes = prepared.masks[0] if prepared.single else prepared.masks
+    per_image = stacked[:, None] if prepared.single else stacked  # (K, N, …)
+    pairs = [mean_and_spread(per_image[:, n], hole) for n, hole in enumerate(prepared.masks)]
+    image, spread = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
     if prepared.single:
-        (image, spread), generated = mean_and_spread(stacked, holes), raw.mean(axis=0)
-    else:
-        pairs = [mean_and_spread(stacked[:, n], hole) for n, hole in enumerate(holes)]
-        image, spread = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
-        generated = raw.mean(axis=0)
+        image, spread = image[0], spread[0]
+    generated = raw.mean(axis=0)
     if not prepared.gray and image.shape[-1] == 4:  # alpha is the input's, as in every candidate
         image[..., 3] = first.image[..., 3]
     return InpaintResult(image=image, generated=generated.astype(np.float32), z=first.z, loss=first.loss,
