@@ -146,8 +146,8 @@ QUALITY = ENHANCED.with_options(candidates=4, candidate_noise=1.0, tune_steps=30
                                  tune_learning_rate=0.03, tune_target="features")
 """ENHANCED's search from 4 starts (the encoder's, and 3 with N(0, 1) noise added), the feature map
 entering G's last 3 layers tuned to each image (30 Adam steps at 0.03), the hybrid blend, and the
-4 candidates' mean as the result: the best on the validation faces within about a second per image
-on a 2-core CPU (docs/results/beyond_paper.md)."""
+4 candidates' mean as the result: the best combination on the validation faces among those tried
+(docs/results/beyond_paper.md, with its speed)."""
 
 PRESETS: dict[str, SearchSettings] = {"paper": PAPER, "fast": FAST, "enhanced": ENHANCED, "quality": QUALITY}
 """The named settings of inpaint(settings=NAME) and --preset NAME."""
