@@ -36,6 +36,10 @@ def add_train(subparsers) -> None:
     parser.add_argument("--ema-decay", type=float, default=0.0,
                         help="keep a moving average of G's weights with this decay (e.g. 0.999) and write it, "
                              "with BatchNorm statistics of its own, to the epoch files (default 0: none, the paper)")
+    parser.add_argument("--generator-features", type=int, default=64,
+                        help="width of G's layer nearest the image, doubling at every halving (default 64, the paper)")
+    parser.add_argument("--discriminator-features", type=int, default=64,
+                        help="width of D's layer nearest the image, doubling at every halving (default 64, the paper)")
     parser.set_defaults(run=run_train)
 
 
@@ -177,7 +181,9 @@ def run_train(args) -> None:
             print(f"training on {len(images)} images of {args.dataset} ({args.split})"
                   + (f" with {world} processes, {config.batch_size // world} images of each batch apiece"
                      if world > 1 else ""))
-        model_config = DCGANConfig(image_size=args.image_size, channels=args.channels)
+        model_config = DCGANConfig(image_size=args.image_size, channels=args.channels,
+                                   generator_features=args.generator_features,
+                                   discriminator_features=args.discriminator_features)
         path = train(images, args.out, model_config=model_config, config=config,
                      overwrite=args.overwrite, device=device)
         if distributed.is_main():
