@@ -283,6 +283,30 @@ def test_serve_without_a_model_fails_with_one_line(capsys, monkeypatch, tmp_path
     assert error.count("\n") == 0 and "no default model" in error
 
 
+def test_serve_passes_its_limits_to_the_server_and_refuses_bad_ones(tmp_path, capsys, monkeypatch):
+    from seminpaint.networks.checkpoint import save_checkpoint
+    from seminpaint.web import app
+    from conftest import TINY
+
+    model = tiny_model()
+    save_checkpoint(tmp_path / "m.safetensors", TINY, model.generator, model.discriminator)
+    served = []
+    monkeypatch.setattr(app, "serve", lambda model, config, **_: served.append(config))
+    argv = ["serve", "--model", str(tmp_path / "m.safetensors"), "--port", "0"]
+    assert main(argv + ["--max-candidates", "3", "--max-job-steps", "500", "--max-iterations", "200"]) == 0
+    assert (served[0].max_candidates, served[0].max_job_steps, served[0].max_iterations) == (3, 500, 200)
+    assert main(argv) == 0
+    assert (served[1].max_candidates, served[1].max_job_steps) == (16, None)  # create_app: 4 × max_iterations
+    for flags, message in [(["--max-candidates", "0"], "--max-candidates must be from 1 to 16, got 0"),
+                           (["--max-candidates", "17"], "--max-candidates must be from 1 to 16, got 17"),
+                           (["--max-job-steps", "0"], "--max-job-steps must be positive, got 0")]:
+        capsys.readouterr()
+        assert main(argv + flags) == 2
+        error = capsys.readouterr().err.strip()
+        assert error.count("\n") == 0 and message in error, flags
+    assert len(served) == 2
+
+
 def test_serve_on_a_busy_port_fails_with_one_line(tmp_path, capsys):
     from seminpaint.networks.checkpoint import save_checkpoint
     from conftest import TINY

@@ -851,6 +851,11 @@ def add_serve(subparsers) -> None:
     parser.add_argument("--iterations", type=int, help="Adam steps offered by default (default: the preset's; "
                                                        "the page can change it)")
     parser.add_argument("--max-iterations", type=int, default=1500, help="most Adam steps a page may ask for")
+    parser.add_argument("--max-candidates", type=int, default=MAX_CANDIDATES,
+                        help=f"most completions a page may ask for per image (default and at most {MAX_CANDIDATES})")
+    parser.add_argument("--max-job-steps", type=int,
+                        help="most work one request may ask for, counted as candidates × (Adam steps + the "
+                             "preset's tuning steps) (default: 4 × --max-iterations)")
     parser.add_argument("--preset", help=PRESET_HELP)
     parser.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if available)")
     parser.set_defaults(run=run_serve)
@@ -864,6 +869,10 @@ def run_serve(args) -> None:
         raise InpaintError("--max-upload-mb, --max-pixels and --queue-limit must be positive")
     if not 0 <= args.port <= 65535:
         raise InpaintError(f"--port must be in 0 … 65535, got {args.port}")
+    if not 1 <= args.max_candidates <= MAX_CANDIDATES:
+        raise InpaintError(f"--max-candidates must be from 1 to {MAX_CANDIDATES}, got {args.max_candidates}")
+    if args.max_job_steps is not None and args.max_job_steps < 1:
+        raise InpaintError(f"--max-job-steps must be positive, got {args.max_job_steps}")
     model = resolve_model(args.model, pick_device(args.device))  # loaded once, before the server starts
     settings = resolve_settings(args.preset, model)
     iterations = settings.iterations if args.iterations is None else args.iterations
@@ -871,7 +880,8 @@ def run_serve(args) -> None:
         raise InpaintError("--iterations must be between 1 and --max-iterations")
     config = WebConfig(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
                        queue_limit=args.queue_limit, max_iterations=args.max_iterations,
-                       default_iterations=iterations, settings=settings)
+                       default_iterations=iterations, settings=settings, max_candidates=args.max_candidates,
+                       max_job_steps=args.max_job_steps)
     serve(model, config, host=args.host, port=args.port, allow_hosts=args.allow_host,
           announce=lambda line: print(line, flush=True))
 
