@@ -54,10 +54,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=64)
     parser.add_argument("--kinds", nargs="+", default=list(MASK_KINDS))
     parser.add_argument("--variants", nargs="+", required=True, metavar="NAME:PRESET[,option=value…]")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL,
+                        help="the model (G, D and its latent encoder); default: the shipped face model")
     parser.add_argument("--out", type=Path, help="also write the tables here (Markdown)")
     args = parser.parse_args()
 
-    model = load_model(DEFAULT_MODEL)
+    model = load_model(args.model)
     faces = load_dataset("celeba", args.root, split="val", limit=args.count)
     truth = faces.astype(np.float32) / 255.0
     rows, growth = [], []
@@ -89,7 +91,7 @@ def main() -> None:
                 growth.append((name, kind, entry["growth"]))
 
     kinds = args.kinds
-    lines = [f"{machine_line()}", "",
+    lines = [f"{machine_line()}", "", f"Model: `{args.model.name}`.", "",
              f"The first {args.count} CelebA validation faces, full-image PSNR (dB) / SSIM of the result "
              "(with K > 1: the candidates' mean), seconds per image over the four kinds.", "",
              "| variant | settings | " + " | ".join(kinds) + " | mean PSNR | SSIM " + " / ".join(kinds) + " | s/img |",
