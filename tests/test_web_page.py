@@ -17,7 +17,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import InpaintError
-from ..images import png_bytes, read_image, to_uint8
+from ..images import png_bytes, read_image
 from ..masks import MASK_ALIASES, MASK_KINDS, make_mask
 from .parsing import short
 
