@@ -130,7 +130,7 @@ def test_train_command_smoke(tmp_path, capsys):
         Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(images / f"{index}.png")
     argv = ["train", "--dataset", "folder", "--root", str(images), "--out", str(tmp_path / "run"),
             "--image-size", "32", "--epochs", "1", "--batch-size", "4", "--precision", "fp32",
-            "--generator-features", "12", "--discriminator-features", "8", "--ema-decay", "0.9"]
+            "--generator-features", "12", "--discriminator-features", "8", "--spectral-norm", "--ema-decay", "0.9"]
     assert main(argv) == 0
     assert (tmp_path / "run" / "checkpoint.safetensors").is_file()
     assert any((tmp_path / "run" / "samples").iterdir())
@@ -139,6 +139,7 @@ def test_train_command_smoke(tmp_path, capsys):
     epoch = read_checkpoint(tmp_path / "run" / "epochs" / "epoch_001.safetensors")
     assert epoch.training["ema_decay"] == 0.9
     assert (epoch.config.generator_features, epoch.config.discriminator_features) == (12, 8)
+    assert epoch.config.spectral_norm and "discriminator.net.0.parametrizations.weight.original" in epoch.tensors
     assert epoch.tensors["generator.net.0.weight"].shape == (100, 12 * 4, 4, 4)  # 32×32: width 12 · 2² at 4×4
     capsys.readouterr()
     assert "decay must be in [0, 1)" in error_of(capsys, argv[:-1] + ["1.5"])

@@ -1,8 +1,11 @@
 import pytest
 import torch
+from torch import nn
 
 from seminpaint.errors import InpaintError
-from seminpaint.networks.dcgan import DCGANConfig, Discriminator, Generator, sample_latent
+from seminpaint.networks.dcgan import (
+    DCGANConfig, Discriminator, Generator, discriminator_size, generator_size, init_weights, sample_latent,
+)
 
 
 def count(module):
@@ -34,7 +37,34 @@ def test_sample_latent_is_uniform_in_range():
 
 @pytest.mark.parametrize("field,value,message", [
     ("image_size", 48, "power of two"), ("channels", 2, "channels must be 1 or 3"), ("latent_dim", 0, "latent_dim"),
+    ("spectral_norm", "yes", "spectral_norm must be true or false"),
 ])
 def test_bad_config(field, value, message):
     with pytest.raises(InpaintError, match=message):
         DCGANConfig(**{field: value})
+
+
+@pytest.mark.parametrize("spectral_norm", [False, True])
+def test_sizes_counted_from_the_numbers_match_the_built_networks(spectral_norm):
+    config = DCGANConfig(image_size=32, generator_features=12, discriminator_features=8, spectral_norm=spectral_norm)
+    for network, counted in ((Generator(config), generator_size(config)), (Discriminator(config), discriminator_size(config))):
+        assert counted == sum(t.numel() for t in [*network.parameters(), *network.buffers()])
+
+
+def test_spectral_normalisation_makes_every_convolution_of_d_one_lipschitz():
+    config = DCGANConfig(image_size=16, discriminator_features=8, spectral_norm=True)
+    torch.manual_seed(0)  # the power iteration's starting u and v
+    discriminator = Discriminator(config)
+    init_weights(discriminator, generator=torch.Generator().manual_seed(0))
+    assert not any(isinstance(module, nn.BatchNorm2d) for module in discriminator.modules())
+    convolutions = [module for module in discriminator.modules() if isinstance(module, nn.Conv2d)]
+    assert len(convolutions) == config.upsamplings + 2  # the first, one per halving, the 4×4 → 1×1
+    with torch.no_grad():
+        for _ in range(300):  # every forward in training mode is one power iteration per convolution
+            discriminator(torch.randn(2, 3, 16, 16))
+    discriminator.eval()
+    for conv in convolutions:
+        stored = conv.parametrizations.weight.original  # N(0, 0.02): its largest singular value is far from 1
+        used = conv.weight  # W / σ(W), the weight the convolution applies
+        assert torch.linalg.matrix_norm(stored.reshape(len(stored), -1), ord=2) < 0.7
+        assert torch.linalg.matrix_norm(used.reshape(len(used), -1), ord=2).item() == pytest.approx(1.0, abs=0.01)

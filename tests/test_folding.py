@@ -3,6 +3,7 @@ import copy
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from seminpaint.networks.dcgan import DCGANConfig, Discriminator, Generator, init_weights
 from seminpaint.runtime.folding import fold_batchnorm, search_copy
@@ -81,3 +82,18 @@ def test_the_float32_search_copy_gives_the_dcgans_gradient_for_z():
 
     generator.requires_grad_(False), discriminator.requires_grad_(False)
     torch.testing.assert_close(gradient(fast_g, fast_d), gradient(generator, discriminator), rtol=1e-4, atol=1e-5)
+
+
+def test_search_copy_of_a_spectrally_normalised_d_fixes_its_weights_and_keeps_its_logits():
+    discriminator = Discriminator(DCGANConfig(image_size=16, discriminator_features=8, spectral_norm=True))
+    init_weights(discriminator, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for _ in range(5):
+            discriminator(torch.randn(2, 3, 16, 16))  # power iterations: u and v move
+    discriminator.eval()
+    images = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    fast = search_copy(discriminator, torch.float32, fast_layers=False, memory_format=torch.contiguous_format)
+    assert not any(parametrize.is_parametrized(module) for module in fast.modules())
+    assert any(parametrize.is_parametrized(module) for module in discriminator.modules())  # the original keeps it
+    with torch.no_grad():
+        assert torch.allclose(fast(images), discriminator(images), atol=1e-6)

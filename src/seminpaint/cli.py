@@ -40,6 +40,9 @@ def add_train(subparsers) -> None:
                         help="width of G's layer nearest the image, doubling at every halving (default 64, the paper)")
     parser.add_argument("--discriminator-features", type=int, default=64,
                         help="width of D's layer nearest the image, doubling at every halving (default 64, the paper)")
+    parser.add_argument("--spectral-norm", action="store_true",
+                        help="spectrally normalise D's convolutions and leave out its BatchNorm (SN-GAN; "
+                             "not the paper's)")
     parser.set_defaults(run=run_train)
 
 
@@ -183,7 +186,8 @@ def run_train(args) -> None:
                      if world > 1 else ""))
         model_config = DCGANConfig(image_size=args.image_size, channels=args.channels,
                                    generator_features=args.generator_features,
-                                   discriminator_features=args.discriminator_features)
+                                   discriminator_features=args.discriminator_features,
+                                   spectral_norm=args.spectral_norm)
         path = train(images, args.out, model_config=model_config, config=config,
                      overwrite=args.overwrite, device=device)
         if distributed.is_main():

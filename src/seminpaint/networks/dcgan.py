@@ -13,6 +13,8 @@ from numbers import Integral
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm as spectrally_normalised
 
 from ..errors import InpaintError
 
@@ -57,12 +59,16 @@ def check_network_size(what: str, size: int) -> None:
                            "a network may have here")
 
 
-def trunk_size(in_channels: int, features: int, downsamplings: int) -> tuple[int, int]:
+def trunk_size(in_channels: int, features: int, downsamplings: int, *,
+               spectral_norm: bool = False) -> tuple[int, int]:
     """(parameters and buffers, output width) of discriminator_trunk(in_channels, features,
-    downsamplings), counted from the numbers alone (nothing is built)."""
+    downsamplings, spectral_norm=…), counted from the numbers alone (nothing is built)."""
     width, size = features, in_channels * features * 16
+    size += (features + in_channels * 16) if spectral_norm else 0  # the power iteration's u and v
     for _ in range(downsamplings):
-        size += width * (2 * width) * 16 + 4 * (2 * width) + 1  # conv; BN weight, bias, running mean, var, count
+        size += width * (2 * width) * 16
+        # spectral: u and v; else BN weight, bias, running mean, var, count
+        size += (2 * width + width * 16) if spectral_norm else 4 * (2 * width) + 1
         width *= 2
     return size, width
 
@@ -79,8 +85,9 @@ def generator_size(config: "DCGANConfig") -> int:
 
 def discriminator_size(config: "DCGANConfig") -> int:
     """Parameters and buffers of Discriminator(config), counted from the numbers alone."""
-    size, width = trunk_size(config.channels, config.discriminator_features, config.upsamplings)
-    return size + width * 16
+    size, width = trunk_size(config.channels, config.discriminator_features, config.upsamplings,
+                             spectral_norm=config.spectral_norm)
+    return size + width * 16 + ((1 + width * 16) if config.spectral_norm else 0)
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,8 @@ class DCGANConfig:
     generator_features / discriminator_features: width of the layer nearest the image
     (the paper's 64, at most MAX_FEATURES); the width doubles at every halving of the resolution.
     latent_dim: at most MAX_LATENT_DIM. G and D may have at most MAX_PARAMETERS parameters each.
+    spectral_norm: D's convolutions spectrally normalised and its BatchNorm left out (SN-GAN,
+    Miyato et al. 2018; not the paper's, which is False).
     Every limit is checked here, before any network is built (InpaintError).
     """
 
@@ -99,8 +108,11 @@ class DCGANConfig:
     channels: int = 3
     generator_features: int = 64
     discriminator_features: int = 64
+    spectral_norm: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.spectral_norm, bool):
+            raise InpaintError(f"spectral_norm must be true or false, got {self.spectral_norm!r}")
         check_image(self.image_size, self.channels, self.latent_dim)
         check_whole("generator_features", self.generator_features, 1, MAX_FEATURES)
         check_whole("discriminator_features", self.discriminator_features, 1, MAX_FEATURES)
@@ -179,32 +191,37 @@ class Discriminator(nn.Module):
     def __init__(self, config: DCGANConfig = DCGANConfig()) -> None:
         super().__init__()
         self.config = config
-        layers, width = discriminator_trunk(config.channels, config.discriminator_features, config.upsamplings)
-        layers.append(nn.Conv2d(width, 1, 4, 1, 0, bias=False))  # 4×4 → 1×1
+        layers, width = discriminator_trunk(config.channels, config.discriminator_features, config.upsamplings,
+                                            spectral_norm=config.spectral_norm)
+        last = nn.Conv2d(width, 1, 4, 1, 0, bias=False)  # 4×4 → 1×1
+        layers.append(spectrally_normalised(last) if config.spectral_norm else last)
         self.net = nn.Sequential(*layers)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.net(image).reshape(image.shape[0])
 
 
-def discriminator_trunk(in_channels: int, features: int, downsamplings: int) -> tuple[list[nn.Module], int]:
+def discriminator_trunk(in_channels: int, features: int, downsamplings: int, *,
+                        spectral_norm: bool = False) -> tuple[list[nn.Module], int]:
     """D's layers up to its 4×4 feature map, and that map's width: (B, in_channels, S, S) → (B, width, 4, 4).
 
     A 4×4 stride-2 conv to `features` channels with LeakyReLU(0.2), then `downsamplings` times a 4×4
-    stride-2 conv doubling the width, BN, LeakyReLU(0.2); S = 2**(downsamplings + 3). Shared by D
-    and the Context Encoder's encoder (context_encoder.py).
+    stride-2 conv doubling the width, BN, LeakyReLU(0.2); S = 2**(downsamplings + 3). With
+    spectral_norm every conv's weight is divided by its largest singular value (one power iteration
+    per training step) and there is no BN. Shared by D and the Context Encoder's encoder
+    (context_encoder.py).
     """
+    def conv(channels_in: int, channels_out: int) -> nn.Module:
+        layer = nn.Conv2d(channels_in, channels_out, 4, 2, 1, bias=False)
+        return spectrally_normalised(layer) if spectral_norm else layer
+
     width = features
-    layers: list[nn.Module] = [
-        nn.Conv2d(in_channels, width, 4, 2, 1, bias=False),
-        nn.LeakyReLU(0.2, inplace=True),
-    ]
+    layers: list[nn.Module] = [conv(in_channels, width), nn.LeakyReLU(0.2, inplace=True)]
     for _ in range(downsamplings):
-        layers += [
-            nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(width * 2),
-            nn.LeakyReLU(0.2, inplace=True),
-        ]
+        layers.append(conv(width, width * 2))
+        if not spectral_norm:
+            layers.append(nn.BatchNorm2d(width * 2))
+        layers.append(nn.LeakyReLU(0.2, inplace=True))
         width *= 2
     return layers, width
 
@@ -213,7 +230,10 @@ def init_weights(network: nn.Module, *, generator: torch.Generator | None = None
     """DCGAN initialisation (Radford et al.): conv weights N(0, 0.02), BN weights N(1, 0.02), in place."""
     for module in network.modules():
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.normal_(module.weight, 0.0, 0.02, generator=generator)
+            # a spectrally normalised weight is computed from the stored one; initialise that
+            weight = (module.parametrizations.weight.original if parametrize.is_parametrized(module, "weight")
+                      else module.weight)
+            nn.init.normal_(weight, 0.0, 0.02, generator=generator)
         elif isinstance(module, nn.BatchNorm2d):
             nn.init.normal_(module.weight, 1.0, 0.02, generator=generator)
             nn.init.zeros_(module.bias)

@@ -9,6 +9,7 @@ import copy
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from .fast_layers import speed_up_layers
 
@@ -44,15 +45,33 @@ def fold_batchnorm(network: nn.Module) -> nn.Module:
     return network
 
 
+@torch.no_grad()
+def fixed_weights(network: nn.Module) -> nn.Module:
+    """`network` with every spectrally normalised convolution (a parametrised weight, W / σ(W)) replaced,
+    in place, by a plain nn.Conv2d holding that weight's eval-mode value: no power iteration, the
+    same function. Only for frozen use; apply it to a copy (the replaced modules are not changed)."""
+    for parent in list(network.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Conv2d) and parametrize.is_parametrized(child, "weight"):
+                plain = nn.Conv2d(child.in_channels, child.out_channels, child.kernel_size, child.stride,
+                                  child.padding, child.dilation, child.groups, bias=child.bias is not None)
+                plain = plain.to(device=child.weight.device, dtype=child.weight.dtype)
+                plain.weight.copy_(child.weight)
+                if child.bias is not None:
+                    plain.bias.copy_(child.bias)
+                setattr(parent, name, plain.train(child.training).requires_grad_(False))
+    return network
+
+
 def search_copy(network: nn.Module, dtype: torch.dtype, *, fast_layers: bool = True,
                 memory_format: torch.memory_format = torch.channels_last) -> nn.Module:
     """A frozen copy of `network` for the latent search at `dtype` (the original is untouched):
-    eval mode, no parameter gradients, BatchNorm folded into the convolutions (fold_batchnorm),
+    eval mode, no parameter gradients, parametrised weights fixed (fixed_weights), BatchNorm folded into the convolutions (fold_batchnorm),
     the thin convolutions re-expressed in forms that run faster (fast_layers.speed_up_layers;
     fast_layers=False keeps them as they are, for comparing), weights cast to `dtype` and laid out
     in `memory_format` (channels_last: what oneDNN's bf16 convolutions run fastest).
     """
-    duplicate = fold_batchnorm(copy.deepcopy(network).eval().requires_grad_(False))
+    duplicate = fold_batchnorm(fixed_weights(copy.deepcopy(network).eval().requires_grad_(False)))
     if fast_layers:
         duplicate = speed_up_layers(duplicate)
     return duplicate.to(dtype=dtype, memory_format=memory_format)
