@@ -40,6 +40,10 @@ def add_train(subparsers) -> None:
                         help="width of G's layer nearest the image, doubling at every halving (default 64, the paper)")
     parser.add_argument("--discriminator-features", type=int, default=64,
                         help="width of D's layer nearest the image, doubling at every halving (default 64, the paper)")
+    parser.add_argument("--learning-rate", type=float, default=2e-4,
+                        help="Adam's rate for G and D (default 2e-4, the paper's)")
+    parser.add_argument("--discriminator-learning-rate", type=float, metavar="RATE",
+                        help="D's own Adam rate, e.g. 4 × G's (the two time-scale update rule; default: --learning-rate)")
     parser.add_argument("--spectral-norm", action="store_true",
                         help="spectrally normalise D's convolutions and leave out its BatchNorm (SN-GAN; "
                              "not the paper's)")
@@ -171,7 +175,8 @@ def run_train(args) -> None:
     from .networks.dcgan import DCGANConfig
     from .training import TrainConfig, train
 
-    config = replace(training_config(TrainConfig, args), ema_decay=args.ema_decay)
+    config = replace(training_config(TrainConfig, args), ema_decay=args.ema_decay, learning_rate=args.learning_rate,
+                     discriminator_learning_rate=args.discriminator_learning_rate)
     device = pick_device(args.device)
     with distributed.session(device):  # a process group only under torchrun with WORLD_SIZE > 1
         device, world = distributed.local_device(device), distributed.world_size()

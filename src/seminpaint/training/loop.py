@@ -52,12 +52,18 @@ class TrainConfig:
     checkpoint_every: int = 200  # steps between checkpoints (and at every epoch end)
     sample_count: int = 64
     ema_decay: float = 0.0  # β of a moving average of G's weights, kept in the epoch files (0: none, the paper)
+    # D's own Adam rate (the two time-scale update rule, Heusel et al. 2017); None: learning_rate, the paper
+    discriminator_learning_rate: float | None = None
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
         check_decay(self.ema_decay)
         if self.batch_size < 1 or self.epochs < 0 or self.checkpoint_every < 1:
             raise InpaintError("batch_size and checkpoint_every must be positive, epochs non-negative")
+        for name in ("learning_rate", "discriminator_learning_rate"):
+            rate = getattr(self, name)
+            if rate is not None and not (isinstance(rate, (int, float)) and 0 < rate < 1):
+                raise InpaintError(f"{name} must be a number between 0 and 1, got {rate!r}")
 
     def on(self, device: torch.device | str):
         """This config with its precision resolved for `device` ("auto" → "bf16" or "fp32-fast"),
@@ -254,7 +260,8 @@ class Run:
     def train(self, networks: dict[str, nn.Module], *, fused: bool | None = None) -> list[torch.optim.Optimizer]:
         """Take the networks to train, {checkpoint prefix: network}: each gets the checkpoint's
         weights when the run resumes, moves to the device in the run's precision (training_network)
-        and gets an Adam optimiser (the config's learning rate and β1, β2 0.999; fused: one fused
+        and gets an Adam optimiser (the config's learning rate — discriminator_learning_rate, when set,
+        for the network under the prefix "discriminator" — and β1, β2 0.999; fused: one fused
         kernel, the same update, by default in the fast precisions), restored from the checkpoint's
         optimizer.<prefix> tensors. Returns the optimisers in the order of `networks`."""
         config = self.config
@@ -265,8 +272,10 @@ class Run:
             training_network(network, config.precision, self.device)
         # The optimisers come after the move, so that their state lives on the parameters' device and layout.
         for prefix, network in networks.items():
-            optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate, betas=(config.beta1, 0.999),
-                                         fused=fused)
+            rate = (config.discriminator_learning_rate
+                    if prefix == "discriminator" and config.discriminator_learning_rate is not None
+                    else config.learning_rate)
+            optimizer = torch.optim.Adam(network.parameters(), lr=rate, betas=(config.beta1, 0.999), fused=fused)
             if self.checkpoint is not None:
                 restore_optimizer(optimizer, self.checkpoint, f"optimizer.{prefix}")
             self.optimizers[prefix] = optimizer
