@@ -130,8 +130,8 @@ def test_train_command_smoke(tmp_path, capsys):
         Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(images / f"{index}.png")
     argv = ["train", "--dataset", "folder", "--root", str(images), "--out", str(tmp_path / "run"),
             "--image-size", "32", "--epochs", "1", "--batch-size", "4", "--precision", "fp32",
-            "--generator-features", "12", "--discriminator-features", "8", "--spectral-norm", "--learning-rate", "1e-4", "--discriminator-learning-rate", "4e-4",
-            "--ema-decay", "0.9"]
+            "--generator-features", "12", "--discriminator-features", "8", "--spectral-norm",
+            "--learning-rate", "1e-4", "--discriminator-learning-rate", "4e-4", "--ema-decay", "0.9"]
     assert main(argv) == 0
     assert (tmp_path / "run" / "checkpoint.safetensors").is_file()
     assert any((tmp_path / "run" / "samples").iterdir())
@@ -146,10 +146,13 @@ def test_train_command_smoke(tmp_path, capsys):
     assert epoch.tensors["generator.net.0.weight"].shape == (100, 12 * 4, 4, 4)  # 32×32: width 12 · 2² at 4×4
     capsys.readouterr()
     assert "decay must be in [0, 1)" in error_of(capsys, argv[:-1] + ["1.5"])
-    wide = argv[:argv.index("--generator-features") + 1] + ["0"] + argv[argv.index("--generator-features") + 2:]
-    assert "generator_features must be a whole number from 1 to 1024" in error_of(capsys, wide + ["--overwrite"])
-    fast = argv[:argv.index("--discriminator-learning-rate") + 1] + ["0"] + argv[argv.index("--discriminator-learning-rate") + 2:]
-    assert "discriminator_learning_rate must be a number between 0 and 1, got 0" in error_of(capsys, fast + ["--overwrite"])
+    def with_value(option, value):
+        return argv[:argv.index(option) + 1] + [value] + argv[argv.index(option) + 2:] + ["--overwrite"]
+
+    assert "generator_features must be a whole number from 1 to 1024" in error_of(
+        capsys, with_value("--generator-features", "0"))
+    assert "discriminator_learning_rate must be a number between 0 and 1, got 0" in error_of(
+        capsys, with_value("--discriminator-learning-rate", "0"))
 
 
 def test_export_half_and_sample(files, capsys):

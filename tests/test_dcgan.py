@@ -47,7 +47,8 @@ def test_bad_config(field, value, message):
 @pytest.mark.parametrize("spectral_norm", [False, True])
 def test_sizes_counted_from_the_numbers_match_the_built_networks(spectral_norm):
     config = DCGANConfig(image_size=32, generator_features=12, discriminator_features=8, spectral_norm=spectral_norm)
-    for network, counted in ((Generator(config), generator_size(config)), (Discriminator(config), discriminator_size(config))):
+    for network, counted in ((Generator(config), generator_size(config)),
+                             (Discriminator(config), discriminator_size(config))):
         assert counted == sum(t.numel() for t in [*network.parameters(), *network.buffers()])
 
 

@@ -59,16 +59,20 @@ def check_network_size(what: str, size: int) -> None:
                            "a network may have here")
 
 
+def conv_size(channels_in: int, channels_out: int, spectral_norm: bool) -> int:
+    """Parameters and buffers of a bias-free 4×4 conv, with spectral_norm also its power
+    iteration's u (channels_out) and v (channels_in · 16)."""
+    return channels_in * channels_out * 16 + ((channels_out + channels_in * 16) if spectral_norm else 0)
+
+
 def trunk_size(in_channels: int, features: int, downsamplings: int, *,
                spectral_norm: bool = False) -> tuple[int, int]:
     """(parameters and buffers, output width) of discriminator_trunk(in_channels, features,
     downsamplings, spectral_norm=…), counted from the numbers alone (nothing is built)."""
-    width, size = features, in_channels * features * 16
-    size += (features + in_channels * 16) if spectral_norm else 0  # the power iteration's u and v
+    width, size = features, conv_size(in_channels, features, spectral_norm)
     for _ in range(downsamplings):
-        size += width * (2 * width) * 16
-        # spectral: u and v; else BN weight, bias, running mean, var, count
-        size += (2 * width + width * 16) if spectral_norm else 4 * (2 * width) + 1
+        size += conv_size(width, 2 * width, spectral_norm)
+        size += 0 if spectral_norm else 4 * (2 * width) + 1  # BN weight, bias, running mean, var, count
         width *= 2
     return size, width
 
@@ -87,7 +91,7 @@ def discriminator_size(config: "DCGANConfig") -> int:
     """Parameters and buffers of Discriminator(config), counted from the numbers alone."""
     size, width = trunk_size(config.channels, config.discriminator_features, config.upsamplings,
                              spectral_norm=config.spectral_norm)
-    return size + width * 16 + ((1 + width * 16) if config.spectral_norm else 0)
+    return size + conv_size(width, 1, config.spectral_norm)
 
 
 @dataclass(frozen=True)
@@ -193,12 +197,17 @@ class Discriminator(nn.Module):
         self.config = config
         layers, width = discriminator_trunk(config.channels, config.discriminator_features, config.upsamplings,
                                             spectral_norm=config.spectral_norm)
-        last = nn.Conv2d(width, 1, 4, 1, 0, bias=False)  # 4×4 → 1×1
-        layers.append(spectrally_normalised(last) if config.spectral_norm else last)
+        layers.append(normalised(nn.Conv2d(width, 1, 4, 1, 0, bias=False), config.spectral_norm))  # 4×4 → 1×1
         self.net = nn.Sequential(*layers)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.net(image).reshape(image.shape[0])
+
+
+def normalised(conv: nn.Conv2d, spectral_norm: bool) -> nn.Module:
+    """`conv` itself, or with spectral_norm its weight W applied as W / σ(W) (σ: largest singular
+    value, estimated by one power iteration per training-mode forward; Miyato et al. 2018)."""
+    return spectrally_normalised(conv) if spectral_norm else conv
 
 
 def discriminator_trunk(in_channels: int, features: int, downsamplings: int, *,
@@ -212,8 +221,7 @@ def discriminator_trunk(in_channels: int, features: int, downsamplings: int, *,
     (context_encoder.py).
     """
     def conv(channels_in: int, channels_out: int) -> nn.Module:
-        layer = nn.Conv2d(channels_in, channels_out, 4, 2, 1, bias=False)
-        return spectrally_normalised(layer) if spectral_norm else layer
+        return normalised(nn.Conv2d(channels_in, channels_out, 4, 2, 1, bias=False), spectral_norm)
 
     width = features
     layers: list[nn.Module] = [conv(in_channels, width), nn.LeakyReLU(0.2, inplace=True)]

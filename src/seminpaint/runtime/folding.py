@@ -66,8 +66,8 @@ def fixed_weights(network: nn.Module) -> nn.Module:
 def search_copy(network: nn.Module, dtype: torch.dtype, *, fast_layers: bool = True,
                 memory_format: torch.memory_format = torch.channels_last) -> nn.Module:
     """A frozen copy of `network` for the latent search at `dtype` (the original is untouched):
-    eval mode, no parameter gradients, parametrised weights fixed (fixed_weights), BatchNorm folded into the convolutions (fold_batchnorm),
-    the thin convolutions re-expressed in forms that run faster (fast_layers.speed_up_layers;
+    eval mode, no parameter gradients, parametrised weights fixed (fixed_weights), BatchNorm folded
+    into the convolutions (fold_batchnorm), the thin convolutions re-expressed in forms that run faster (fast_layers.speed_up_layers;
     fast_layers=False keeps them as they are, for comparing), weights cast to `dtype` and laid out
     in `memory_format` (channels_last: what oneDNN's bf16 convolutions run fastest).
     """
