@@ -1,7 +1,8 @@
 """Calibrate the plausibility check: how far the shipped model's best fit misses face crops and non-faces.
 
 Each 64×64 image gets one hole (the mask kinds in turn: centre, pattern, random pixels, half, eyes,
-mouth) and is inpainted with the default preset; five scores are compared: the context error (mean
+mouth) and is inpainted with the default preset's first candidate (the search the check sees in
+inpaint: api.inpaint scores candidate 1's G(ẑ)); five scores are compared: the context error (mean
 |G(ẑ) − y| over the known pixels), the correlation of G(ẑ) and y over the known pixels, the
 structure agreement (the same for their steps between neighbouring known pixels,
 plausibility.structure_agreement), and the discriminator's logit for G(ẑ) and for the blended
@@ -98,7 +99,7 @@ def main() -> None:
 
     model = resolve_model(None, "cpu")
     model.faces = None  # no warnings while calibrating
-    settings = resolve_settings(None, model)
+    settings = resolve_settings(None, model).with_options(candidates=1)  # what warn_if_implausible sees
     faces = load(Path(args.root), split="val", image_size=64, limit=args.faces)
     others, names = non_face_crops(args.crops, args.seed)
     face_scores = scores(model, settings, faces, masks_for(len(faces), args.seed), args.batch)
@@ -106,7 +107,7 @@ def main() -> None:
 
     print(machine_line())
     print(f"{len(faces)} CelebA validation faces, {len(others)} non-face crops ({len(NON_FACES)} photos); "
-          f"default preset; one hole each, kinds in turn: {', '.join(KINDS)}")
+          f"the default preset's candidate 1; one hole each, kinds in turn: {', '.join(KINDS)}")
     print("| score | faces: median | threshold (1 % of faces beyond it) | non-faces: median | non-faces flagged |")
     print("|---|---|---|---|---|")
     labels = (("context error", True), ("pixel correlation", False), ("structure agreement", False),

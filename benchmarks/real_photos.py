@@ -4,7 +4,7 @@ Photos: scikit-image's astronaut (512×512, as it is) and faces pasted into 1200
 astronaut's face and CelebA *validation* faces (never test), enlarged to several sizes, at several
 places, on a plain grey or a textured (scikit-image's brick and grass) background. The holes cover
 the eyes or the mouth (a box in fractions of the face's CelebA-framed square). Every photo is
-inpainted three ways with the shipped model and the default preset, each way one batch:
+inpainted three ways with the shipped model and the default preset (or --preset), each way one batch:
 
 - hole-centred: the region around the hole (geometry.crop_around), what inpaint searches with
   face_check=False (`--no-face-check`);
@@ -112,10 +112,11 @@ def main() -> None:
     parser.add_argument("--faces", type=int, default=8, help="CelebA validation faces pasted (each at 3 sizes)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("docs/results/real_photos"))
+    parser.add_argument("--preset", help="the preset to run (default: the default preset)")
     args = parser.parse_args()
 
     model = resolve_model(None, "cpu")
-    settings = resolve_settings(None, model)
+    settings = resolve_settings(args.preset, model)
     cases = [(name, image, square, kind) for name, image, square in photos(args.faces, Path(args.root), args.seed)
              for kind in HOLES]
     images = [image for _, image, _, _ in cases]

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from seminpaint import inpaint
-from seminpaint.candidates import mean_and_spread, pairwise_distance, search_candidates
+from seminpaint.candidates import (candidate_starts, candidate_views, mean_and_spread, mirrored_candidates,
+                                   pairwise_distance, search_candidates)
 from seminpaint.cli import main
 from seminpaint.errors import InpaintError
 from seminpaint.images import read_image
@@ -79,6 +80,58 @@ def test_a_bad_number_of_candidates_is_refused(count):
         inpaint(np.zeros((16, 16, 3)), make_mask("center", 16, 16), model=tiny_model(), candidates=count)
 
 
+
+# -- mirrored candidates ----------------------------------------------------------------------------
+
+def test_the_even_numbered_candidates_see_the_image_mirrored_and_back():
+    settings = PAPER.with_options(candidates=4, mirror=True)
+    assert mirrored_candidates(settings) == [False, True, False, True]
+    assert mirrored_candidates(settings.with_options(mirror=False)) == [False] * 4
+    image = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)  # B = 2 images
+    views = candidate_views(image.repeat(4, 1, 1, 1), settings)
+    assert torch.equal(views[0:2], image) and torch.equal(views[4:6], image)
+    assert torch.equal(views[2:4], image.flip(-1))
+    assert torch.equal(views[6:8, :, 1, 0], image[:, :, 1, 4])  # left column of the view = right of the image
+    assert torch.equal(candidate_views(views, settings), image.repeat(4, 1, 1, 1))  # its own inverse
+
+
+def test_each_view_s_first_candidate_starts_at_its_encoding_and_the_rest_are_noisy():
+    model = tiny_model_with_encoder()
+    settings = ENHANCED.with_options(candidates=4, mirror=True, candidate_noise=0.5)
+    images = torch.rand(2, 3, 16, 16) * 2 - 1
+    masks = torch.from_numpy(np.stack([make_mask("center", 16, 16)] * 2))
+    views, view_masks = candidate_views(images.repeat(4, 1, 1, 1), settings), candidate_views(masks.repeat(4, 1, 1), settings)
+    starts = candidate_starts(model, views, view_masks, settings, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        plain = model.encoder(images, masks).clamp(-1, 1)
+        mirrored = model.encoder(images.flip(-1), masks.flip(-1)).clamp(-1, 1)
+    assert starts.shape == (8, TINY.latent_dim)
+    assert torch.allclose(starts[0:2], plain, atol=1e-6) and torch.allclose(starts[2:4], mirrored, atol=1e-6)
+    assert not torch.allclose(plain, mirrored, atol=1e-3)  # E is not symmetric: a second view
+    noise = torch.cat([starts[4:6] - plain, starts[6:8] - mirrored])
+    assert 0.2 < noise.std() < 0.6  # N(0, 0.5²), clipped to [-1, 1]
+
+
+def test_a_mirrored_candidate_is_the_mirrored_image_s_completion_mirrored_back():
+    model = lively_model()
+    model.encoder = tiny_model_with_encoder().encoder
+    image = np.random.default_rng(2).random((16, 16, 3)).astype(np.float32)
+    mask = make_mask("half", 16, 16, side="left")
+    settings = ENHANCED.with_options(iterations=5, **FP32)
+    one = inpaint(image, mask, model=model, settings=settings)
+    mirrored = inpaint(image[:, ::-1].copy(), mask[:, ::-1].copy(), model=model, settings=settings)
+    both = inpaint(image, mask, model=model, settings=settings.with_options(candidates=2, mirror=True))
+    assert np.allclose(both.candidates[0], one.image, atol=1e-5)
+    assert np.allclose(both.candidates[1], mirrored.image[:, ::-1], atol=1e-5)
+    assert np.allclose(both.image[mask], both.candidates.mean(axis=0)[mask], atol=1e-6)
+    assert np.array_equal(both.image[~mask], image[~mask])
+    assert not np.allclose(both.candidates[0], both.candidates[1], atol=1e-3)
+
+
+def test_mirror_takes_only_true_or_false():
+    with pytest.raises(InpaintError, match="mirror must be True or False"):
+        PAPER.with_options(mirror="yes")
+
 # -- G tuned to each image --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("layers", [1, 2, 3])
@@ -145,24 +198,33 @@ def test_zero_tuning_steps_draw_g_itself(tune_target):
 
 # -- the command line -------------------------------------------------------------------------------
 
-def test_the_command_line_writes_every_candidate_their_mean_and_spread(files, capsys):
+def test_the_command_line_writes_the_mean_every_candidate_and_the_spread(files, capsys):
     folder, checkpoint, image = files
     assert main(["inpaint", "--model", str(checkpoint), "--image", str(image), "--mask", "center",
-                 "--output", str(folder / "out.jpg"), "--iterations", "3", "--candidates", "3",
-                 "--uncertainty"]) == 0
-    names = ["out_1.jpg", "out_2.jpg", "out_3.jpg", "out_mean.jpg", "out_spread.png"]
-    assert all((folder / name).is_file() for name in names) and not (folder / "out.jpg").exists()
+                 "--output", str(folder / "out.png"), "--iterations", "3", "--candidates", "3",
+                 "--save-candidates", "--uncertainty"]) == 0
+    names = ["out.png", "out_1.png", "out_2.png", "out_3.png", "out_spread.png"]
+    assert all((folder / name).is_file() for name in names)
     assert read_image(folder / "out_spread.png", mode="auto").shape == (16, 16)
+    mean, each = read_image(folder / "out.png"), np.stack([read_image(folder / f"out_{k}.png") for k in (1, 2, 3)])
+    hole = make_mask("center", 16, 16)
+    assert np.abs(mean[hole] - each.mean(axis=0)[hole]).max() <= 1.5 / 255  # OUTPUT is their mean (8-bit)
     printed = capsys.readouterr().out
     assert all(name in printed for name in names)
-    # A rerun refuses to overwrite any of them.
+    # A rerun refuses to overwrite any of them; without --save-candidates only OUTPUT is written.
     assert main(["inpaint", "--model", str(checkpoint), "--image", str(image), "--mask", "center",
-                 "--output", str(folder / "out.jpg"), "--candidates", "3"]) == 2
-    assert "out_1.jpg" in capsys.readouterr().err
+                 "--output", str(folder / "out.png"), "--candidates", "3", "--save-candidates"]) == 2
+    assert "out.png" in capsys.readouterr().err
+    assert main(["inpaint", "--model", str(checkpoint), "--image", str(image), "--mask", "center",
+                 "--output", str(folder / "alone.png"), "--iterations", "3", "--candidates", "3"]) == 0
+    assert (folder / "alone.png").is_file() and not (folder / "alone_1.png").exists()
 
 
 @pytest.mark.parametrize("extra, message", [
     (["--uncertainty"], "--uncertainty needs several completions"),
+    (["--save-candidates", "--candidates", "1"], "--save-candidates needs several completions"),
+    (["--save-candidates", "--method", "mean"], "--save-candidates is for --method ours"),
+    (["--mirror", "--method", "mean"], "--mirror is for --method ours"),
     (["--candidates", "2", "--method", "mean"], "--candidates is for --method ours"),
     (["--candidates", "0"], "candidates must be from 1"),
 ])

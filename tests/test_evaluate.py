@@ -14,7 +14,7 @@ from seminpaint import api
 from seminpaint.blend import hybrid_blend
 from seminpaint.cli import main
 from seminpaint.evaluation import evaluate, image_path, mask_path, prediction_path, read_scores, timing_path
-from seminpaint.evaluation.report import FIGURE_PADDING, FIGURE_SCALE, report
+from seminpaint.evaluation.report import FIGURE_PADDING, FIGURE_SCALE, report, several
 from seminpaint.masks import make_masks
 from seminpaint.networks.checkpoint import save_checkpoint
 
@@ -305,3 +305,15 @@ def test_nearest_neighbour_reads_its_references_from_a_folder(setup, tmp_path, c
     assert np.array_equal(filled, truth)
     assert main([*common, "--methods", "mean", "--references", str(references)]) == 2
     assert "--references is for the nearest_neighbour method" in capsys.readouterr().err
+
+
+def test_the_report_says_what_ours_ran_beyond_one_search():
+    from dataclasses import asdict
+
+    from seminpaint.settings import ENHANCED, PRESETS
+
+    assert several(asdict(ENHANCED)) == ""
+    assert several(asdict(PRESETS["quality"])) == (
+        ", 2 candidates per image, every second one of the image mirrored (the result: their mean), "
+        "G's features of its last 3 layers tuned for 30 steps at 0.03")
+    assert several(asdict(ENHANCED.with_options(candidates=3))) == ", 3 candidates per image (the result: their mean)"

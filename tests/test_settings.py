@@ -14,7 +14,7 @@ from seminpaint.cli import build_parser, main, search_settings
 from seminpaint.errors import InpaintError
 from seminpaint.masks import make_mask
 from seminpaint.networks.checkpoint import save_checkpoint
-from seminpaint.settings import DEFAULT, ENHANCED, PAPER, PRESETS, WITHOUT_ENCODER, SearchSettings
+from seminpaint.settings import DEFAULT, ENHANCED, MIRRORED, PAPER, PRESETS, WITHOUT_ENCODER, SearchSettings
 
 from conftest import TINY, tiny_model
 from conftest import tiny_model_with_encoder as model_with_encoder
@@ -31,19 +31,35 @@ def test_the_paper_preset_is_the_paper_setting_to_the_letter():
     assert search_settings(args, model_with_encoder()) is PAPER
 
 
-def test_the_default_is_the_enhanced_preset_and_it_carries_its_blend():
-    assert DEFAULT is PRESETS[settings.DEFAULT_PRESET] is ENHANCED
-    assert (DEFAULT.start, DEFAULT.iterations, DEFAULT.blend, DEFAULT.learning_rate) == ("auto", 50, "hybrid", 0.04)
+def test_the_command_line_turns_mirrored_candidates_on_and_off():
+    def parsed(*extra):
+        return build_parser().parse_args(["inpaint", "--image", "a.png", "--mask", "center", "--output", "b.png",
+                                          *extra])
+
+    model = model_with_encoder()
+    on = search_settings(parsed("--preset", "fast", "--candidates", "2", "--mirror"), model)
+    assert on == PRESETS["fast"].with_options(candidates=2, mirror=True)
+    off = search_settings(parsed("--preset", "quality", "--no-mirror"), model)
+    assert off == PRESETS["quality"].with_options(mirror=False)
+
+
+def test_the_default_is_the_mirrored_preset_and_it_carries_its_blend():
+    assert DEFAULT is PRESETS[settings.DEFAULT_PRESET] is MIRRORED
+    assert (DEFAULT.start, DEFAULT.iterations, DEFAULT.blend, DEFAULT.learning_rate) == ("auto", 25, "hybrid", 0.08)
+    assert (DEFAULT.candidates, DEFAULT.mirror) == (2, True)
+    # ENHANCED's 50 steps split over the image and its mirror image; nothing else differs.
+    assert DEFAULT.with_options(candidates=1, mirror=False, iterations=50, learning_rate=0.04) == ENHANCED
     assert WITHOUT_ENCODER.start == "random" and WITHOUT_ENCODER.blend == DEFAULT.blend
     # The validated setting for a random start (docs/results/README.md, "The default").
     assert (WITHOUT_ENCODER.screen, WITHOUT_ENCODER.iterations, WITHOUT_ENCODER.learning_rate) == (64, 200, 0.01)
 
 
-def test_the_quality_preset_is_the_default_with_candidates_and_tuning():
+def test_the_quality_preset_is_enhanced_mirrored_and_tuned():
     quality = PRESETS["quality"]
-    assert quality.candidates == 4 and quality.tune_steps == 30 and quality.tune_target == "features"
-    assert quality.with_options(candidates=1, candidate_noise=0.5, tune_steps=0, tune_learning_rate=1e-4,
-                                tune_target="weights") == DEFAULT  # nothing else differs
+    assert (quality.candidates, quality.mirror) == (2, True)
+    assert quality.tune_steps == 30 and quality.tune_target == "features"
+    assert quality.with_options(candidates=1, mirror=False, tune_steps=0, tune_learning_rate=1e-4,
+                                tune_target="weights") == ENHANCED  # nothing else differs
     assert settings.default_settings(has_encoder=True) is DEFAULT
     assert settings.default_settings(has_encoder=False) is WITHOUT_ENCODER
 
@@ -111,8 +127,10 @@ def test_bad_settings_are_refused_with_one_line(options, message):
 
 
 def test_describe_names_the_preset_and_what_it_runs():
-    text = api.describe(DEFAULT, model_with_encoder())
+    text = api.describe(ENHANCED, model_with_encoder())
     assert text.startswith("preset enhanced: at most 50 Adam steps (lr 0.04) from the latent encoder's z")
     assert "hybrid (μ = 1) blend" in text
+    assert ", 2 candidates per image, every second one of the image mirrored (their mean)" in api.describe(
+        DEFAULT, model_with_encoder())
     assert api.describe(WITHOUT_ENCODER, tiny_model()).startswith("the default for a model without a latent encoder")
     assert api.describe(SearchSettings(iterations=3), tiny_model()).startswith("custom settings")

@@ -10,10 +10,10 @@ from .errors import InpaintError
 from .latent import SearchResult, search
 from .networks.checkpoint import load_model
 from .networks.model import GenerativeModel
-from .settings import DEFAULT, ENHANCED, FAST, PAPER, PRESETS, SearchSettings
+from .settings import DEFAULT, ENHANCED, FAST, MIRRORED, PAPER, PRESETS, QUALITY, SearchSettings
 
 __all__ = [
-    "DEFAULT", "ENHANCED", "FAST", "GenerativeModel", "InpaintError", "InpaintResult", "PAPER", "PRESETS",
-    "SearchResult", "SearchSettings", "inpaint", "load_model", "search",
+    "DEFAULT", "ENHANCED", "FAST", "GenerativeModel", "InpaintError", "InpaintResult", "MIRRORED", "PAPER", "PRESETS",
+    "QUALITY", "SearchResult", "SearchSettings", "inpaint", "load_model", "search",
 ]
 __version__ = "0.1.0"

@@ -101,7 +101,9 @@ def describe(settings: SearchSettings, model: GenerativeModel) -> str:
     start = "the latent encoder's z" if encoded else "a random z"
     stop = f", stopping once the loss stalls for {settings.patience}" if settings.patience else ""
     blend = settings.blend + (f" (μ = {settings.smoothness:g})" if settings.blend == "hybrid" else "")
-    several = (f", {settings.candidates} candidates per image (their mean)" if settings.candidates > 1 else "")
+    mirrored = ", every second one of the image mirrored" if settings.mirror else ""
+    several = (f", {settings.candidates} candidates per image{mirrored} (their mean)"
+               if settings.candidates > 1 else "")
     tuned = (f", then G's last {settings.tune_layers} layers tuned to the image for {settings.tune_steps} steps"
              if settings.tune_steps else "")
     return (f"{name}: at most {settings.iterations} Adam steps (lr {settings.learning_rate:g}) from {start}"
@@ -260,8 +262,9 @@ def inpaint(
         (to be filled), False = known.
     model: a GenerativeModel (any G/D pair), a checkpoint path, or None for the shipped model.
     settings: a SearchSettings or a preset name (settings.PRESETS: "paper" is the paper's setting
-        exactly; "fast"; "enhanced"). None runs settings.DEFAULT ("enhanced": at most 100 steps from
-        the model's latent encoder, then the hybrid blend), or settings.WITHOUT_ENCODER when the
+        exactly; "fast"; "enhanced"; "mirrored"; "quality"). None runs settings.DEFAULT ("mirrored":
+        25 steps from the model's latent encoder on the image and 25 on its mirror image, each
+        blended with the hybrid blend, their mean the result), or settings.WITHOUT_ENCODER when the
         model has no latent encoder.
     blend, smoothness: replace the settings' blend ("poisson": Eq. 6; "hybrid": Eq. 6 plus
         μ‖Δx‖², μ = smoothness in pixels² at the model's size; "overlay": G(ẑ) pasted).

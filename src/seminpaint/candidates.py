@@ -10,6 +10,12 @@ Candidate 1 of each image starts where SearchSettings.start says, exactly as wit
 candidate k > 1 starts from that z plus N(0, σ²) noise, σ = candidate_noise, clipped to the
 latent range (from random starts when the search starts at random). The K·B searches run as one
 batch, rows k·B + b (candidate k of image b), and each is independent of the others.
+
+With SearchSettings.mirror the even-numbered candidates (2, 4, …) search the image mirrored left
+to right instead, and their G(ẑ) is mirrored back before it is blended: G and E see the mirrored
+face as another image, so its completion errs differently, and the mean of the two views gains
+more than the mean of two starts near one z (docs/results/beyond_paper.md). Candidate 2 then
+starts from E of the mirrored image without noise, and the noise starts at candidate 3.
 """
 
 from __future__ import annotations
@@ -25,24 +31,43 @@ from .settings import SearchSettings
 from .tuning import tune_generator
 
 
-def candidate_starts(model: GenerativeModel, corrupted: torch.Tensor, mask: torch.Tensor, settings: SearchSettings,
+def mirrored_candidates(settings: SearchSettings) -> list[bool]:
+    """For each of the K candidates, whether it searches the mirrored image: with
+    SearchSettings.mirror the even-numbered ones (2, 4, …), else none."""
+    return [settings.mirror and k % 2 == 1 for k in range(settings.candidates)]
+
+
+def candidate_views(rows: torch.Tensor, settings: SearchSettings) -> torch.Tensor:
+    """Each candidate's view of its image: rows (K·B, …, W), row k·B + b for candidate k of image b,
+    with the rows of the candidates that mirrored_candidates names flipped left to right (along the
+    last axis). Mirroring twice is the identity, so the same call maps the views back."""
+    chunks = rows.chunk(settings.candidates)
+    return torch.cat([chunk.flip(-1) if mirror else chunk
+                      for chunk, mirror in zip(chunks, mirrored_candidates(settings))])
+
+
+def candidate_starts(model: GenerativeModel, views: torch.Tensor, masks: torch.Tensor, settings: SearchSettings,
                      generator: torch.Generator | Sequence[torch.Generator] | None) -> torch.Tensor | None:
     """Where the K candidates of each image start: (K·B, latent_dim), row k·B + b for candidate k of
     image b; None when the search starts at random (it then draws every row's start itself).
-    corrupted: (B, C, H, W) in [-1, 1]; mask: bool (B, H, W), True = missing."""
+    views: (K·B, C, H, W) in [-1, 1], each candidate's view of its image (candidate_views); masks:
+    bool (K·B, H, W), True = missing. Each view's first candidate starts at E(view); the others
+    at that plus noise."""
     encoder = start_encoder(model, settings.start)
     if encoder is None:
         return None
     low, high = model.latent_range
     with torch.no_grad(), model.frozen():
-        encoded = encoder(corrupted.to(model.device).float(), mask.to(model.device)).float().clamp(low, high)
-    further = settings.candidates - 1
+        encoded = encoder(views.to(model.device).float(), masks.to(model.device)).float().clamp(low, high)
+    exact = 2 if settings.mirror else 1  # candidates that start at E(view) itself
+    batch = len(views) // settings.candidates
+    further = settings.candidates - exact
     if isinstance(generator, (list, tuple)):  # each image's noise from its own stream
         noise = torch.stack([torch.randn(further, model.latent_dim, generator=g) for g in generator], dim=1)
     else:
-        noise = torch.randn(further, *encoded.shape, generator=generator)
-    noisy = (encoded + settings.candidate_noise * noise.to(encoded.device)).clamp(low, high)
-    return torch.cat([encoded, noisy.reshape(-1, model.latent_dim)])
+        noise = torch.randn(further, batch, model.latent_dim, generator=generator)
+    noisy = encoded[exact * batch:] + settings.candidate_noise * noise.reshape(-1, model.latent_dim).to(encoded.device)
+    return torch.cat([encoded[:exact * batch], noisy.clamp(low, high)])
 
 
 def search_candidates(
@@ -67,13 +92,15 @@ def search_candidates(
     count = settings.candidates
     if count == 1 and not settings.tune_steps:
         return search(model, corrupted, mask, settings, generator=generator, progress=progress, callback=callback)
-    initial = candidate_starts(model, corrupted, mask, settings, generator) if count > 1 else None
+    y = candidate_views(corrupted.repeat(count, 1, 1, 1), settings)
+    masks = candidate_views(mask.repeat(count, 1, 1), settings)
+    initial = candidate_starts(model, y, masks, settings, generator) if count > 1 else None
     rows_generator = list(generator) * count if isinstance(generator, (list, tuple)) else generator
-    y, masks = corrupted.repeat(count, 1, 1, 1), mask.repeat(count, 1, 1)
     found = search(model, y, masks, settings, generator=rows_generator, progress=progress, callback=callback,
                    initial=initial)
     if settings.tune_steps:
         found.generated = tune_generator(model, found.z, y, masks, settings, progress=progress)
+    found.generated = candidate_views(found.generated, settings)  # each G(ẑ) seen the way the image is
     return found
 
 

@@ -116,7 +116,7 @@ def add_train_encoder(subparsers) -> None:
         description="Train a latent encoder for a model's frozen G and D: E maps an image with a hole and "
                     "its mask to the z the search of Eq. 2 would find, trained on the search's own objective "
                     "(context loss + λ prior loss) with a fresh mask of a random kind for every image. The "
-                    "search then starts there (--start encoder; the fast and enhanced presets use it when the "
+                    "search then starts there (--start encoder; every preset but paper uses it when the "
                     "model has one). After each epoch the run folder's epochs/epoch_NNN.safetensors holds "
                     "the model with its encoder, for --model or `seminpaint export --half`. One process.",
     )
@@ -233,8 +233,11 @@ def add_inpaint(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=32,
                         help="images of a folder searched together (default 32); the results do not depend on it")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random starts and for random masks")
+    parser.add_argument("--save-candidates", action="store_true",
+                        help="with K ≥ 2 candidates (--candidates, or a preset that has them): also write each "
+                             "completion beside OUTPUT as NAME_1 … NAME_K; OUTPUT holds their per-pixel mean")
     parser.add_argument("--uncertainty", action="store_true",
-                        help="with --candidates K > 1: also write NAME_spread.png, the candidates' per-pixel "
+                        help="with K ≥ 2 candidates: also write NAME_spread.png, the candidates' per-pixel "
                              f"standard deviation (white = {1 / SPREAD_SCALE:g} or more on the 0–1 scale)")
     parser.add_argument("--raw", type=Path, help="also write the raw G(ẑ) here (a file, or a folder)")
     parser.add_argument("--save-mask", type=Path, help="also write the mask used here (a file, or a folder)")
@@ -259,7 +262,7 @@ def add_inpaint(subparsers) -> None:
 
 
 SEARCH_OPTIONS = ("iterations", "restarts", "learning_rate", "prior_weight", "precision", "start", "blend",
-                  "smoothness", "candidates")
+                  "smoothness", "candidates", "mirror")
 SPREAD_SCALE = 4.0
 """--uncertainty writes min(1, SPREAD_SCALE · spread): white is a standard deviation of 0.25."""
 PRESET_HELP = (f"what to run, steps, rate, start and blend together: {', '.join(PRESETS)} (default: "
@@ -284,8 +287,10 @@ def add_search_options(parser, *, default: str | None = None) -> None:
                              "or auto = the encoder when the model has one (default: the preset's)")
     parser.add_argument("--candidates", type=int, metavar="K",
                         help=f"completions per image, 1 to {MAX_CANDIDATES}, each searched from its own start; "
-                             "with K > 1 `inpaint` writes NAME_1 … NAME_K and their per-pixel mean NAME_mean "
-                             "(default: the preset's)")
+                             "with K > 1 the result is their per-pixel mean (default: the preset's)")
+    parser.add_argument("--mirror", action=argparse.BooleanOptionalAction,
+                        help="with --candidates K ≥ 2: the even-numbered candidates search the image mirrored "
+                             "left to right, a second view that errs differently (default: the preset's)")
 
 
 def search_settings(args, model):
@@ -300,7 +305,8 @@ def search_settings(args, model):
 @dataclass(frozen=True)
 class Job:
     """One image of `seminpaint inpaint`: its number (for its random mask), the input file, the output
-    file, and the optional raw G(ẑ), mask and model's-view (--save-crop) files."""
+    file, and the optional raw G(ẑ), mask and model's-view (--save-crop) files; `candidates` files
+    NAME_1 … NAME_K beside the output (--save-candidates; 1: none) and the spread (--uncertainty)."""
 
     index: int
     image: Path
@@ -317,10 +323,11 @@ class Job:
 
     @property
     def results(self) -> list[Path]:
-        """The filled image's files: OUTPUT, or with K > 1 candidates NAME_1 … NAME_K and NAME_mean."""
+        """The filled image's files: OUTPUT (with K > 1 candidates their mean), then NAME_1 … NAME_K
+        with --save-candidates."""
         if self.candidates == 1:
             return [self.output]
-        return [*(self.beside_output(str(k)) for k in range(1, self.candidates + 1)), self.beside_output("mean")]
+        return [self.output, *(self.beside_output(str(k)) for k in range(1, self.candidates + 1))]
 
     @property
     def spread_file(self) -> Path | None:
@@ -336,7 +343,7 @@ def jobs(args, shard: tuple[int, int] = (0, 1), candidates: int = 1) -> tuple[li
     """The images of `shard` (image i belongs to shard i % COUNT) to inpaint, and how many were left
     out because their output exists (--skip-existing). Output names keep each input's name and format
     in a folder; every output format is checked before any work; existing outputs are refused unless
-    --overwrite or --skip-existing. candidates: completions per image (Job.results)."""
+    --overwrite or --skip-existing. candidates: completion files per image (Job.results; 1: OUTPUT alone)."""
     from .data.folder import image_files
     from .images import check_output_path
     from .shards import in_shard
@@ -416,12 +423,13 @@ def run_inpaint(args) -> None:
     shard = current_shard(parse_shard(args.shard) if args.shard else None)
     fill = FolderFiller(args, progress=not args.image.is_dir())
     count = fill.settings.candidates if fill.settings is not None else 1
-    if args.uncertainty and count == 1:
-        raise InpaintError("--uncertainty needs several completions: add --candidates K with K ≥ 2 "
-                           "(or a preset that has them)")
+    for flag, given in (("--uncertainty", args.uncertainty), ("--save-candidates", args.save_candidates)):
+        if given and count == 1:
+            raise InpaintError(f"{flag} needs several completions: add --candidates K with K ≥ 2 "
+                               "(or a preset that has them)")
     # Image i's mask and random start depend on i and the seed alone, so neither its batch nor its
     # shard changes its result.
-    todo, skipped = jobs(args, shard, candidates=count)
+    todo, skipped = jobs(args, shard, candidates=count if args.save_candidates else 1)
     folder = args.image.is_dir()
     failures: list[str] = []
     batch_size = args.batch_size if args.method == "ours" else 1
@@ -541,13 +549,12 @@ class FolderFiller:
         from .images import output_bits, save_image
         from .masks import save_mask
 
-        if job.candidates > 1 and outcome is not None and outcome.candidates is not None:
-            for path, completion in zip(job.results, [*outcome.candidates, filled]):  # NAME_1 … NAME_K, NAME_mean
+        save_image(job.output, filled, bits=output_bits(image, job.output))
+        if outcome is not None and outcome.candidates is not None:
+            for path, completion in zip(job.results[1:], outcome.candidates):  # NAME_1 … NAME_K
                 save_image(path, completion, bits=output_bits(image, path))
             if job.spread_file is not None:
                 save_image(job.spread_file, np.clip(outcome.spread * SPREAD_SCALE, 0, 1))
-        else:
-            save_image(job.output, filled, bits=output_bits(image, job.output))
         if job.raw is not None and raw is not None:
             save_image(job.raw, raw, bits=output_bits(image, job.raw))
         if job.mask is not None:
@@ -586,11 +593,12 @@ class Outcome:
 
 
 def check_face_options(args) -> None:
-    """--face, --no-face-check, --save-crop, --candidates and --uncertainty are for ours; --face must
-    read as X,Y,W,H."""
+    """--face, --no-face-check, --save-crop, --candidates, --mirror, --save-candidates and --uncertainty
+    are for ours; --face must read as X,Y,W,H."""
     if args.method != "ours":
         for flag, value in (("--face", args.face), ("--no-face-check", args.no_face_check),
                             ("--save-crop", args.save_crop), ("--candidates", args.candidates),
+                            ("--mirror", args.mirror), ("--save-candidates", args.save_candidates),
                             ("--uncertainty", args.uncertainty)):
             if value:
                 raise InpaintError(f"{flag} is for --method ours (the latent search), not {args.method}")

@@ -202,6 +202,18 @@ def _timing_values(out: Path, method: str, kind: str, indices: set[int]) -> list
     return [float(images[str(i)]["seconds"]) for i in sorted(indices) if str(i) in images]
 
 
+def several(settings: dict) -> str:
+    """What ours' settings (config.json's "settings") add beyond one search: candidates, mirror, tuning."""
+    words = ""
+    if settings.get("candidates", 1) > 1:
+        mirrored = ", every second one of the image mirrored" if settings.get("mirror") else ""
+        words += f", {settings['candidates']} candidates per image{mirrored} (the result: their mean)"
+    if settings.get("tune_steps"):
+        words += (f", G's {settings.get('tune_target')} of its last {settings.get('tune_layers')} layers tuned "
+                  f"for {settings['tune_steps']} steps at {settings.get('tune_learning_rate')}")
+    return words
+
+
 def _preamble(evaluation: EvaluationSet, methods, kinds, count, timings) -> list[str]:
     size = f"{evaluation.image_size}×{evaluation.image_size}×{evaluation.channels}"
     lines = [f"- {count} images ({size}): the first {count} of the {evaluation.split} split of {evaluation.dataset}; "
@@ -219,7 +231,7 @@ def _preamble(evaluation: EvaluationSet, methods, kinds, count, timings) -> list
         lines.append(
             f"- ours: model {config.get('model')} (weights sha256 {str(config.get('model_sha256'))[:12]}), "
             f"{settings.get('iterations')} iterations, {settings.get('restarts')} start(s) "
-            f"(first: {settings.get('start', 'random')}), Adam lr "
+            f"(first: {settings.get('start', 'random')}){several(settings)}, Adam lr "
             f"{settings.get('learning_rate')}, λ = {settings.get('prior_weight')} "
             f"({settings.get('prior_form')} prior), window {settings.get('window')}, {settings.get('precision')}, "
             f"{config.get('blend')} blending; batches of {config.get('batch_size')} on {', '.join(devices) or '?'} "
