@@ -97,6 +97,16 @@ def test_several_candidates_their_mean_spread_and_the_one_chosen(client):
             assert response.status_code == 400 and response.get_json() == {"error": message}
 
 
+def test_a_mirrored_preset_says_which_candidates_searched_the_mirror_image(client):
+    from conftest import tiny_model_with_encoder
+
+    mirrored = make_client(tiny_model_with_encoder())  # the default preset, mirrored
+    done = wait(mirrored, start(mirrored, "sample-0", hole(), candidates=3, iterations=3).get_json()["job"])
+    assert done["state"] == "done" and done["mirrored"] == [False, True, False], done
+    plain = wait(client, start(client, "sample-0", hole(), candidates=2, iterations=3).get_json()["job"])
+    assert plain["state"] == "done" and "mirrored" not in plain  # no candidate searched the mirror image
+
+
 def test_one_candidate_has_no_spread_and_candidate_1_is_the_result(client):
     done = wait(client, start(client, "sample-0", hole()).get_json()["job"])
     assert done["candidates"] == 1 and "completions" not in done and "spread" not in done

@@ -441,6 +441,22 @@ def test_candidates_side_by_side_and_the_one_clicked_is_the_result(page, server)
     assert np.array_equal(shown, second)  # candidate 2 is the image now
 
 
+def test_the_mirrored_preset_labels_the_candidate_that_searched_the_mirror_image(page):
+    from selenium.webdriver.support.ui import Select
+
+    page.pick_sample("photo 128×96")
+    draw_hole(page)
+    Select(page.el("preset")).select_by_value("mirrored")  # brings its 2 candidates
+    assert page.el("candidates").get_attribute("value") == "2"
+    page.js("document.getElementById('iterations').value = '3'")
+    page.el("go").click()
+    page.wait(lambda: page.body("data-result-job") is not None)
+    captions = page.js("return [...document.querySelectorAll('#thumbs canvas')].map(c => c.getAttribute('aria-label'))")
+    assert captions[1:3] == ["candidate 1", "candidate 2 (mirrored)"], captions
+    page.browser.find_elements("css selector", "#thumbs button")[2].click()
+    assert page.el("shown-label").text == "— candidate 2 (mirrored)"
+
+
 def test_no_face_box_for_a_model_that_is_no_face_model(page):
     page.pick_sample("photo 128×96")
     assert not page.el("face-tool").find_element("css selector", "input").is_enabled()

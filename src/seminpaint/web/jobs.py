@@ -23,6 +23,7 @@ import torch
 
 from ..api import inpaint, prepare
 from ..baselines import METHODS, fill
+from ..candidates import mirrored_candidates
 from ..errors import InpaintError
 from ..images import from_tensor, png_bytes, split_alpha, to_float, to_tensor, to_uint8, to_uint16, with_alpha
 from ..losses import importance_weights, objective
@@ -97,6 +98,7 @@ class Job:
     completions: list[bytes] = field(default_factory=list)  # PNGs of the K candidates when K > 1
     spread: bytes | None = None  # PNG of the candidates' per-pixel spread, white = spread_max
     spread_max: float | None = None
+    mirrored: list[bool] = field(default_factory=list)  # ours: which candidates searched the mirror image
     crop: dict | None = None  # ours: {"face": [x, y, w, h] or None, "square": [x, y, w, h]}, the model's view
     warning: str | None = None  # ours: why the completion is unlikely to be a face (plausibility.py)
     created: float = field(default_factory=time.monotonic)
@@ -106,8 +108,8 @@ class Job:
 
     def snapshot(self) -> dict:
         """The job as the page sees it (GET /api/jobs/<id> and the events): state, step, loss; when done
-        the URLs of its result, of its candidates and spread (K > 1), and the face box and square the
-        model saw (ours)."""
+        the URLs of its result, of its candidates and spread (K > 1), which candidates searched the
+        mirror image (`mirrored`, when any did), and the face box and square the model saw (ours)."""
         info = {"job": self.id, "state": self.state, "method": self.method, "iterations": self.iterations,
                 "step": self.step}
         if self.state == "queued":
@@ -122,6 +124,8 @@ class Job:
             if self.completions:
                 info["completions"] = [f"/api/jobs/{self.id}/result.png?candidate={k}"
                                        for k in range(1, len(self.completions) + 1)]
+            if any(self.mirrored):
+                info["mirrored"] = self.mirrored
             if self.spread is not None:
                 info["spread"], info["spread_max"] = f"/api/jobs/{self.id}/spread.png", self.spread_max
             if self.crop is not None:
@@ -414,6 +418,8 @@ class Inpainter:
         doubt = self.doubt(found.z, prepared)
         if doubt:
             report(warning=doubt)
+        if found.candidates is not None:
+            report(mirrored=mirrored_candidates(settings))
         return found
 
     def doubt(self, z: np.ndarray, prepared) -> str | None:

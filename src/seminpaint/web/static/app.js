@@ -655,13 +655,17 @@ $("show-hole").addEventListener("change", drawBefore);
 })();
 
 // --- candidates: the K completions and their mean side by side; the one clicked is the result shown ----
+function candidateName(info, k) {  // "candidate 2 (mirrored)" for one that searched the mirror image
+  return `candidate ${k}` + (info.mirrored && info.mirrored[k - 1] ? " (mirrored)" : "");
+}
+
 function choose(k) {
   const info = state.done;
   state.chosen = k;
   const query = k ? `?candidate=${k}` : "";
   $("result").src = `${info.result}${query}${query ? "&" : "?"}v=${Date.now()}`;
   $("download").href = `${info.result}${query}${query ? "&" : "?"}download=1`;
-  $("shown-label").textContent = info.completions ? (k ? `— candidate ${k}` : "— the mean of the candidates") : "";
+  $("shown-label").textContent = info.completions ? (k ? `— ${candidateName(info, k)}` : "— the mean of the candidates") : "";
   for (const button of $("thumbs").querySelectorAll("button")) {
     button.setAttribute("aria-pressed", String(Number(button.dataset.candidate) === k));
   }
@@ -709,7 +713,7 @@ function showCandidates(info) {
   const x0 = Math.max(0, x), y0 = Math.max(0, y);
   const region = [x0, y0, Math.min(state.width, x + w) - x0, Math.min(state.height, y + h) - y0];
   thumbnail(info.result, "mean", 0, region);
-  info.completions.forEach((url, index) => thumbnail(url, `candidate ${index + 1}`, index + 1, region));
+  info.completions.forEach((url, index) => thumbnail(url, candidateName(info, index + 1), index + 1, region));
   if (info.spread) thumbnail(info.spread, `spread (white: ${info.spread_max})`, null, region);
 }
 
