@@ -221,7 +221,7 @@ def test_the_command_line_writes_the_mean_every_candidate_and_the_spread(files, 
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--uncertainty"], "--uncertainty needs several completions"),
+    (["--uncertainty", "--candidates", "1"], "--uncertainty needs several completions"),
     (["--save-candidates", "--candidates", "1"], "--save-candidates needs several completions"),
     (["--save-candidates", "--method", "mean"], "--save-candidates is for --method ours"),
     (["--mirror", "--method", "mean"], "--mirror is for --method ours"),

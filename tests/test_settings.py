@@ -50,8 +50,9 @@ def test_the_default_is_the_mirrored_preset_and_it_carries_its_blend():
     # ENHANCED's 50 steps split over the image and its mirror image; nothing else differs.
     assert DEFAULT.with_options(candidates=1, mirror=False, iterations=50, learning_rate=0.04) == ENHANCED
     assert WITHOUT_ENCODER.start == "random" and WITHOUT_ENCODER.blend == DEFAULT.blend
-    # The validated setting for a random start (docs/results/README.md, "The default").
-    assert (WITHOUT_ENCODER.screen, WITHOUT_ENCODER.iterations, WITHOUT_ENCODER.learning_rate) == (64, 200, 0.01)
+    # The validated setting for a random start (docs/results/beyond_paper.md, "Mirrored candidates").
+    assert (WITHOUT_ENCODER.screen, WITHOUT_ENCODER.iterations, WITHOUT_ENCODER.learning_rate) == (64, 100, 0.02)
+    assert (WITHOUT_ENCODER.candidates, WITHOUT_ENCODER.mirror) == (2, True)
 
 
 def test_the_quality_preset_is_enhanced_mirrored_and_tuned():

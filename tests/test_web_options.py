@@ -52,7 +52,7 @@ def test_info_offers_the_presets_the_library_holds_and_the_candidate_limit(clien
     assert all(p["iterations"] == PRESETS[p["name"]].iterations and p["candidates"] == PRESETS[p["name"]].candidates
                for p in info["presets"])
     assert info["preset"] is None  # the tiny model has no encoder: the server runs WITHOUT_ENCODER
-    assert info["candidates"] == 1 and info["faces"] is False
+    assert info["candidates"] == 2 and info["faces"] is False  # WITHOUT_ENCODER: the image and its mirror
     assert info["limits"]["max_candidates"] == MAX_CANDIDATES
     assert info["limits"]["max_job_steps"] == 4 * 50
 
@@ -103,12 +103,15 @@ def test_a_mirrored_preset_says_which_candidates_searched_the_mirror_image(clien
     mirrored = make_client(tiny_model_with_encoder())  # the default preset, mirrored
     done = wait(mirrored, start(mirrored, "sample-0", hole(), candidates=3, iterations=3).get_json()["job"])
     assert done["state"] == "done" and done["mirrored"] == [False, True, False], done
-    plain = wait(client, start(client, "sample-0", hole(), candidates=2, iterations=3).get_json()["job"])
+    enhanced = make_client(settings="enhanced")
+    plain = wait(enhanced, start(enhanced, "sample-0", hole(), candidates=2, iterations=3).get_json()["job"])
     assert plain["state"] == "done" and "mirrored" not in plain  # no candidate searched the mirror image
+    baseline = wait(mirrored, start(mirrored, "sample-0", hole(), method="mean").get_json()["job"])
+    assert baseline["state"] == "done"  # a baseline's one completion, whatever the server's candidates
 
 
 def test_one_candidate_has_no_spread_and_candidate_1_is_the_result(client):
-    done = wait(client, start(client, "sample-0", hole()).get_json()["job"])
+    done = wait(client, start(client, "sample-0", hole(), candidates=1).get_json()["job"])
     assert done["candidates"] == 1 and "completions" not in done and "spread" not in done
     assert client.get(done["result"] + "?candidate=1").data == client.get(done["result"]).data
     missing = client.get(f"/api/jobs/{done['job']}/spread.png")

@@ -432,7 +432,7 @@ def test_candidates_side_by_side_and_the_one_clicked_is_the_result(page, server)
     assert page.body("data-chosen") == "2" and buttons[2].get_attribute("aria-pressed") == "true"
     assert "candidate=2" in page.el("result").get_attribute("src")
     assert page.el("download").get_attribute("href").endswith(f"/api/jobs/{job}/result.png?candidate=2&download=1")
-    assert page.el("shown-label").text == "— candidate 2"
+    assert page.el("shown-label").text == "— candidate 2 (mirrored)"  # the server's default mirrors
     page.el("continue").click()
     page.wait(lambda: page.body("data-continued-from") == job)
     page.wait(lambda: "candidate 2" in page.el("image-info").text)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from .errors import InpaintError
 from .latent import SearchResult, search, start_encoder
 from .networks.model import GenerativeModel
 from .settings import SearchSettings
@@ -90,6 +91,8 @@ def search_candidates(
     it is latent.search's result itself.
     """
     count = settings.candidates
+    if isinstance(generator, (list, tuple)) and len(generator) != corrupted.shape[0]:
+        raise InpaintError(f"give one generator per image: {len(generator)} for {corrupted.shape[0]} images")
     if count == 1 and not settings.tune_steps:
         return search(model, corrupted, mask, settings, generator=generator, progress=progress, callback=callback)
     y = candidate_views(corrupted.repeat(count, 1, 1, 1), settings)

@@ -313,7 +313,8 @@ def search_options(body: dict, shape: tuple[int, ...], method: str, served: Serv
     the first bad one.
 
     preset: a name of settings.PRESETS, or absent for the server's settings. iterations and
-    candidates: whole numbers, by default the preset's (within max_iterations and max_candidates).
+    candidates: whole numbers, by default the preset's (within max_iterations and max_candidates; a
+    baseline's candidates: 1).
     A job costs candidates × (iterations + the preset's tuning steps) Adam steps, at most
     max_job_steps, and holds candidates × the image's pixels, at most max_candidate_pixels.
     face: "x,y,w,h" inside the image (a face model only); face_check: true or false. A baseline
@@ -326,8 +327,8 @@ def search_options(body: dict, shape: tuple[int, ...], method: str, served: Serv
     settings = PRESETS[preset] if preset is not None else config.settings
     default_iterations = min(settings.iterations, config.max_iterations) if preset else config.default_iterations
     iterations = whole_number(body.get("iterations", default_iterations), "iterations", 1, config.max_iterations)
-    candidates = whole_number(body.get("candidates", min(settings.candidates, config.max_candidates)),
-                              "candidates", 1, config.max_candidates)
+    default_candidates = min(settings.candidates, config.max_candidates) if method == "ours" else 1
+    candidates = whole_number(body.get("candidates", default_candidates), "candidates", 1, config.max_candidates)
     face = face_box(body.get("face"), shape[1], shape[0])
     face_check = flag(body.get("face_check"), "face_check", True)
     if method != "ours":
