@@ -239,7 +239,8 @@ def add_inpaint(subparsers) -> None:
     parser.add_argument("--uncertainty", action="store_true",
                         help="with K ≥ 2 candidates: also write NAME_spread.png, the candidates' per-pixel "
                              f"standard deviation (white = {1 / SPREAD_SCALE:g} or more on the 0–1 scale)")
-    parser.add_argument("--raw", type=Path, help="also write the raw G(ẑ) here (a file, or a folder)")
+    parser.add_argument("--raw", type=Path, help="also write the raw G(ẑ) here (a file, or a folder; with K > 1 "
+                                                 "candidates the mean of theirs)")
     parser.add_argument("--save-mask", type=Path, help="also write the mask used here (a file, or a folder)")
     parser.add_argument("--save-crop", type=Path,
                         help="also write what the model saw here (a PNG file, or a folder): the searched region at the "
