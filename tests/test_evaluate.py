@@ -314,6 +314,7 @@ def test_the_report_says_what_ours_ran_beyond_one_search():
 
     assert several(asdict(ENHANCED)) == ""
     assert several(asdict(PRESETS["quality"])) == (
-        ", 2 candidates per image, every second one of the image mirrored (the result: their mean), "
-        "G's features of its last 3 layers tuned for 30 steps at 0.03")
-    assert several(asdict(ENHANCED.with_options(candidates=3))) == ", 3 candidates per image (the result: their mean)"
+        ", 2 candidates per image, every second one of the image mirrored (their mean), "
+        "then the feature map entering G's last 3 layers tuned to the image for 30 steps at rate 0.03")
+    assert several(asdict(ENHANCED.with_options(candidates=3))) == ", 3 candidates per image (their mean)"
+    assert several({"iterations": 50, "candidates": 2}) == ", 2 candidates per image (their mean)"  # an older file

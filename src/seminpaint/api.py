@@ -25,7 +25,7 @@ from .networks.checkpoint import load_model
 from .networks.model import GenerativeModel
 from .plausibility import warn_if_implausible
 from .runtime.precision import resolve_precision
-from .settings import PRESETS, WITHOUT_ENCODER, SearchSettings, resolve_preset
+from .settings import PRESETS, WITHOUT_ENCODER, SearchSettings, candidates_and_tuning, resolve_preset
 
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "celeba64.safetensors"
 
@@ -101,13 +101,9 @@ def describe(settings: SearchSettings, model: GenerativeModel) -> str:
     start = "the latent encoder's z" if encoded else "a random z"
     stop = f", stopping once the loss stalls for {settings.patience}" if settings.patience else ""
     blend = settings.blend + (f" (μ = {settings.smoothness:g})" if settings.blend == "hybrid" else "")
-    mirrored = ", every second one of the image mirrored" if settings.mirror else ""
-    several = (f", {settings.candidates} candidates per image{mirrored} (their mean)"
-               if settings.candidates > 1 else "")
-    tuned = (f", then G's last {settings.tune_layers} layers tuned to the image for {settings.tune_steps} steps"
-             if settings.tune_steps else "")
     return (f"{name}: at most {settings.iterations} Adam steps (lr {settings.learning_rate:g}) from {start}"
-            f"{stop}, {settings.restarts} start(s) per image{several}{tuned}, λ = {settings.prior_weight:g}, "
+            f"{stop}, {settings.restarts} start(s) per image{candidates_and_tuning(settings)}, "
+            f"λ = {settings.prior_weight:g}, "
             f"{blend} blend, precision {resolve_precision(settings.precision, model.device)}")
 
 

@@ -101,8 +101,8 @@ class FaceModel:
 
 SHIPPED = FaceModel(framing=CELEBA, implausible_below=0.061)
 """The shipped face model (weights/celeba64.safetensors): CelebA's framing, and the 1st percentile
-of its structure agreement on CelebA validation faces with the default preset
-(benchmarks/plausibility.py)."""
+of its structure agreement on CelebA validation faces for the default preset's first candidate,
+the completion inpaint checks (benchmarks/plausibility.py)."""
 
 
 @functools.lru_cache(maxsize=1)

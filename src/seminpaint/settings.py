@@ -129,6 +129,23 @@ class SearchSettings:
         return replace(self, **options)
 
 
+def candidates_and_tuning(settings: SearchSettings) -> str:
+    """What `settings` add to one search, in the words of the one-line descriptions (api.describe,
+    the evaluation report): ", K candidates per image[, every second one of the image mirrored]
+    (their mean)" with K > 1, and ", then … tuned to the image for S steps at rate R" with tuning;
+    "" for neither."""
+    words = ""
+    if settings.candidates > 1:
+        mirrored = ", every second one of the image mirrored" if settings.mirror else ""
+        words += f", {settings.candidates} candidates per image{mirrored} (their mean)"
+    if settings.tune_steps:
+        layers = settings.tune_layers
+        tuned = (f"the feature map entering G's last {layers} layers" if settings.tune_target == "features"
+                 else f"the weights of G's last {layers} layers")
+        words += f", then {tuned} tuned to the image for {settings.tune_steps} steps at rate {settings.tune_learning_rate:g}"
+    return words
+
+
 def check_smoothness(smoothness: object) -> float:
     """μ of the hybrid blend as a float; anything but a finite number ≥ 0 raises InpaintError."""
     if isinstance(smoothness, bool) or not isinstance(smoothness, Real) or not 0 <= smoothness < math.inf:

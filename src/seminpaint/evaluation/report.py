@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import InpaintError
 from ..figures import labelled_grid, show_hole
 from ..images import png_bytes
+from ..settings import SearchSettings, candidates_and_tuning
 from .layout import (
     OURS, OURS_HYBRID, OURS_RAW, EvaluationSet, load_set, read_json, timing_path, write_if_changed,
 )
@@ -203,15 +204,10 @@ def _timing_values(out: Path, method: str, kind: str, indices: set[int]) -> list
 
 
 def several(settings: dict) -> str:
-    """What ours' settings (config.json's "settings") add beyond one search: candidates, mirror, tuning."""
-    words = ""
-    if settings.get("candidates", 1) > 1:
-        mirrored = ", every second one of the image mirrored" if settings.get("mirror") else ""
-        words += f", {settings['candidates']} candidates per image{mirrored} (the result: their mean)"
-    if settings.get("tune_steps"):
-        words += (f", G's {settings.get('tune_target')} of its last {settings.get('tune_layers')} layers tuned "
-                  f"for {settings['tune_steps']} steps at {settings.get('tune_learning_rate')}")
-    return words
+    """What ours' settings (config.json's "settings", SearchSettings as a dict) add beyond one
+    search: settings.candidates_and_tuning's words; options the dict lacks take their defaults."""
+    known = {name: value for name, value in settings.items() if name in SearchSettings.__dataclass_fields__}
+    return candidates_and_tuning(SearchSettings(**known))
 
 
 def _preamble(evaluation: EvaluationSet, methods, kinds, count, timings) -> list[str]:
