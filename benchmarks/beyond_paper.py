@@ -40,7 +40,13 @@ def parse_variant(text: str) -> tuple[str, SearchSettings]:
     values = {}
     for option in options:
         key, value = option.split("=", 1)
-        values[key] = type(getattr(settings, key))(float(value) if isinstance(getattr(settings, key), int) else value)
+        current = getattr(settings, key)
+        if isinstance(current, bool):  # mirror=1 / mirror=0 (bool("0") would be True)
+            values[key] = value.lower() in ("1", "true", "yes")
+        elif isinstance(current, (int, float)):
+            values[key] = type(current)(float(value))
+        else:
+            values[key] = value
     return name, settings.with_options(**values)
 
 
