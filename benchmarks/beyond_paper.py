@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import CELEBA, machine_line, publish
+from common import CELEBA, machine_line, publish, with_option_texts
 from seminpaint import inpaint, load_model
 from seminpaint.api import DEFAULT_MODEL
 from seminpaint.candidates import mean_and_spread, pairwise_distance
@@ -36,18 +36,7 @@ def parse_variant(text: str) -> tuple[str, SearchSettings]:
     """NAME:PRESET[,option=value…] → (NAME, the preset with those options)."""
     name, _, spec = text.partition(":")
     preset, *options = spec.split(",")
-    settings = PRESETS[preset]
-    values = {}
-    for option in options:
-        key, value = option.split("=", 1)
-        current = getattr(settings, key)
-        if isinstance(current, bool):  # mirror=1 / mirror=0 (bool("0") would be True)
-            values[key] = value.lower() in ("1", "true", "yes")
-        elif isinstance(current, (int, float)):
-            values[key] = type(current)(float(value))
-        else:
-            values[key] = value
-    return name, settings.with_options(**values)
+    return name, with_option_texts(PRESETS[preset], options)
 
 
 def mean_psnr(truth: np.ndarray, images: np.ndarray) -> float:

@@ -16,8 +16,26 @@ from seminpaint.blend import poisson_blend
 from seminpaint.images import from_tensor
 from seminpaint.metrics import psnr
 from seminpaint.runtime.precision import native_bf16, resolve_precision
+from seminpaint.settings import SearchSettings
 
 CELEBA = Path(__file__).resolve().parents[2] / "shared" / "data" / "celeba"
+
+
+def with_option_texts(settings: SearchSettings, texts) -> SearchSettings:
+    """`settings` with OPTION=VALUE texts (e.g. "iterations=100", "mirror=0", "start=random") applied,
+    each VALUE read as the option's type: numbers as numbers, booleans from 1/0, true/false, yes/no,
+    anything else as text; an unknown option raises InpaintError (SearchSettings.with_options)."""
+    options = {}
+    for text in texts:
+        name, _, value = text.partition("=")
+        current = getattr(settings, name, None)
+        if isinstance(current, bool):  # before int: bool("0") would be True
+            options[name] = value.strip().lower() in ("1", "true", "yes")
+        elif isinstance(current, (int, float)):
+            options[name] = type(current)(float(value))
+        else:
+            options[name] = value
+    return settings.with_options(**options)
 
 
 def publish(table: str, out: Path | None) -> None:

@@ -14,14 +14,13 @@ The first preset is the reference: the table says at which iteration each other 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from common import CELEBA, blended_psnr
+from common import CELEBA, blended_psnr, with_option_texts
 from seminpaint import PRESETS, load_model, search
 from seminpaint.data import load_dataset
 from seminpaint.images import to_tensor
@@ -29,16 +28,9 @@ from seminpaint.masks import MASK_KINDS, make_masks
 
 
 def preset_settings(spec: str):
-    """NAME or NAME:OPTION=VALUE[,OPTION=VALUE] → the preset's SearchSettings with those options (VALUE as JSON if it parses)."""
+    """NAME or NAME:OPTION=VALUE[,OPTION=VALUE] → the preset's SearchSettings with those options (VALUE read as the option's type: common.with_option_texts)."""
     name, _, changes = spec.partition(":")
-    options = {}
-    for change in filter(None, changes.split(",")):
-        option, _, text = change.partition("=")
-        try:
-            options[option] = json.loads(text)
-        except json.JSONDecodeError:
-            options[option] = text
-    return PRESETS[name].with_options(**options)
+    return with_option_texts(PRESETS[name], filter(None, changes.split(",")))
 
 
 def main() -> None:

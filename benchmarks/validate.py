@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import CELEBA, blended_psnr, publish
+from common import CELEBA, blended_psnr, publish, with_option_texts
 from seminpaint import PAPER, load_model, search
 from seminpaint.data import load_dataset
 from seminpaint.images import to_tensor
@@ -44,13 +44,12 @@ def main() -> None:
                         help="further search settings, e.g. screen=64 patience=30 restarts=4")
     parser.add_argument("--out", type=Path, help="also write the table here (Markdown)")
     args = parser.parse_args()
-    options = {name: type(getattr(PAPER, name))(value)
-               for name, value in (option.split("=", 1) for option in args.options)}
+    base = with_option_texts(PAPER, args.options)
 
     faces = load_dataset("celeba", args.root, split="val", limit=args.count)
     truth = faces.astype(np.float32) / 255.0
     lines = [f"Validation PSNR (dB, full image, mean of the first {args.count} validation faces), "
-             f"precision {args.precision} ({resolve_precision(args.precision, 'cpu')} here), λ = 0.003, Poisson blending, options {options or 'none'}.", "",
+             f"precision {args.precision} ({resolve_precision(args.precision, 'cpu')} here), λ = 0.003, Poisson blending, options {' '.join(args.options) or 'none'}.", "",
              "| model | learning rate | iterations | " + " | ".join(args.kinds) + " | mean |",
              "|---|---|---|" + "---|" * (len(args.kinds) + 1)]
     for model_path in args.models:
@@ -65,8 +64,8 @@ def main() -> None:
                         scores[step].append(float(blended_psnr(model, z[:args.count], truth, masks).mean()))
 
                 started = time.perf_counter()
-                settings = PAPER.with_options(learning_rate=rate, iterations=max(args.iterations),
-                                              precision=args.precision, **options)
+                settings = base.with_options(learning_rate=rate, iterations=max(args.iterations),
+                                             precision=args.precision)
                 result = search(model, to_tensor(faces), torch.from_numpy(masks), settings,
                                 generator=torch.Generator().manual_seed(0), callback=record)
                 final = float(blended_psnr(model, result.z, truth, masks).mean())
